@@ -1,0 +1,44 @@
+"""Constants shared by the RTSP Announcer integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "rtsp_announcer"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data (the user step).
+CONF_NAME: Final = "name"
+CONF_URL: Final = "url"
+
+# Config entry options (the options flow).
+CONF_CODEC: Final = "codec"
+CONF_PCM_TRANSPORT: Final = "pcm_transport"
+CONF_SAMPLE_RATE: Final = "sample_rate"
+CONF_RTSP_TRANSPORT: Final = "rtsp_transport"
+CONF_FRAME_MS: Final = "frame_ms"
+CONF_LEAD_MS: Final = "lead_ms"
+
+CODECS: Final = ("aac", "libopus", "pcm_mulaw", "pcm_alaw")
+PCM_TRANSPORTS: Final = ("socket", "pipe")
+RTSP_TRANSPORTS: Final = ("tcp", "udp")
+SAMPLE_RATES: Final = (8000, 16000, 22050, 24000, 44100, 48000)
+
+DEFAULT_CODEC: Final = "aac"
+DEFAULT_PCM_TRANSPORT: Final = "socket"
+DEFAULT_SAMPLE_RATE: Final = 24000
+DEFAULT_RTSP_TRANSPORT: Final = "tcp"
+DEFAULT_FRAME_MS: Final = 20
+DEFAULT_LEAD_MS: Final = 60
+
+MIN_FRAME_MS: Final = 10
+MAX_FRAME_MS: Final = 60
+MIN_LEAD_MS: Final = 20
+MAX_LEAD_MS: Final = 500
+
+# Seconds the config flow waits for the RTSP server to accept a TCP connection.
+CONNECT_TIMEOUT: Final = 5.0
+DEFAULT_RTSP_PORT: Final = 554
+DEFAULT_RTSPS_PORT: Final = 322
+URL_SCHEMES: Final = ("rtsp", "rtsps")
