@@ -1,0 +1,1 @@
+"""Tests of the audio core that run without Home Assistant."""
