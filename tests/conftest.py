@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    enable_custom_integrations: Any,
-) -> Generator[None]:
-    """Load integrations from custom_components in every test."""
-    return
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Load integrations from custom_components in every test that has a hass."""
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
