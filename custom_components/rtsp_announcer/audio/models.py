@@ -1,0 +1,83 @@
+"""Typed settings and figures of the audio core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+BYTES_PER_SAMPLE = 2  # s16le mono
+
+
+class Codec(StrEnum):
+    """Encoders ffmpeg may publish with."""
+
+    AAC = "aac"
+    OPUS = "libopus"
+    PCM_MULAW = "pcm_mulaw"
+    PCM_ALAW = "pcm_alaw"
+
+
+class PcmTransport(StrEnum):
+    """How PCM travels from the event loop to ffmpeg."""
+
+    SOCKET = "socket"
+    PIPE = "pipe"
+
+
+class RtspTransport(StrEnum):
+    """Lower transport of the RTSP session."""
+
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class PublisherState(StrEnum):
+    """Life cycle of the supervised ffmpeg process."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    PUBLISHING = "publishing"
+    BACKOFF = "backoff"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSettings:
+    """Everything that shapes one stream: its URL and how it is encoded and fed."""
+
+    url: str
+    codec: Codec = Codec.AAC
+    pcm_transport: PcmTransport = PcmTransport.SOCKET
+    sample_rate: int = 24000
+    rtsp_transport: RtspTransport = RtspTransport.TCP
+    frame_ms: int = 20
+    lead_ms: int = 60
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples in one clock frame."""
+        return self.sample_rate * self.frame_ms // 1000
+
+    @property
+    def lead_samples(self) -> int:
+        """Samples the clock keeps written ahead of real time."""
+        return self.sample_rate * self.lead_ms // 1000
+
+
+@dataclass(slots=True)
+class ClockStats:
+    """Running figures of a clock, for diagnostics and benchmarks."""
+
+    frames_written: int = 0
+    frames_dropped: int = 0
+    frames_offline: int = 0
+    frames_late: int = 0
+    underruns: int = 0
+    samples_skipped: int = 0
+    ticks: int = 0
+    max_tick_lag: float = 0.0
+    errors: int = 0
+
+    @property
+    def frames_total(self) -> int:
+        """Every frame the clock produced, delivered or not."""
+        return self.frames_written + self.frames_dropped + self.frames_offline

@@ -1,0 +1,257 @@
+"""Playback: items of PCM produced off the clock and the queue the clock reads.
+
+A producer (a decoder, later the speech engine) feeds an item at its own pace;
+the clock takes whole frames from the head of the queue. Buffers are bounded:
+a producer that runs ahead of real time waits for room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+
+from .exceptions import AnnouncerError, QueueFullError, StreamStoppedError
+from .models import BYTES_PER_SAMPLE
+from .pcm import apply_gain
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_MAX_ITEMS = 50
+DEFAULT_BUFFER_SECONDS = 5.0
+
+
+class ItemState(StrEnum):
+    """Where an item is in its life."""
+
+    QUEUED = "queued"
+    PLAYING = "playing"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset(
+    {ItemState.FINISHED, ItemState.FAILED, ItemState.INTERRUPTED, ItemState.CANCELLED}
+)
+
+
+class PlaybackItem:
+    """One piece of audio on its way to the stream."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        title: str | None = None,
+        gain: float = 1.0,
+        buffer_seconds: float = DEFAULT_BUFFER_SECONDS,
+    ) -> None:
+        """Create an empty item; a producer feeds it, the queue plays it."""
+        loop = asyncio.get_running_loop()
+        self.id = uuid.uuid4().hex
+        self.title = title
+        self.gain = gain
+        self.sample_rate = sample_rate
+        self.state = ItemState.QUEUED
+        self.error: AnnouncerError | None = None
+        self.created_at = loop.time()
+        self.started_at: float | None = None
+        self.samples_played = 0
+        self._buffer = bytearray()
+        self._max_buffer = int(buffer_seconds * sample_rate) * BYTES_PER_SAMPLE
+        self._ended = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._done: asyncio.Future[ItemState] = loop.create_future()
+
+    @property
+    def done(self) -> bool:
+        """Whether the item reached a final state."""
+        return self.state in FINAL_STATES
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio played so far (all of it once finished)."""
+        return self.samples_played / self.sample_rate
+
+    @property
+    def buffered_bytes(self) -> int:
+        """PCM produced but not yet played."""
+        return len(self._buffer)
+
+    async def feed(self, data: bytes) -> bool:
+        """Append PCM; waits while the buffer is full. False: stop producing."""
+        if self.done:
+            return False
+        self._buffer += data
+        while len(self._buffer) >= self._max_buffer and not self.done:
+            self._room.clear()
+            await self._room.wait()
+        return not self.done
+
+    def end(self) -> None:
+        """Mark the end of the audio: what is buffered is the rest."""
+        self._ended = True
+
+    def fail(self, error: AnnouncerError) -> None:
+        """The producer failed; an item that has started plays what it has."""
+        self.error = error
+        if self.state is ItemState.QUEUED:
+            self.close(ItemState.FAILED)
+        else:
+            self._ended = True
+
+    def close(self, state: ItemState) -> None:
+        """Put the item in a final state and wake whoever waits on it."""
+        if self.done:
+            return
+        self.state = state
+        self._buffer.clear()
+        self._room.set()
+        if not self._done.done():
+            self._done.set_result(state)
+
+    async def wait(self) -> ItemState:
+        """Wait until the item is played, interrupted, cancelled or failed."""
+        return await asyncio.shield(self._done)
+
+    def take(self, nbytes: int) -> bytes | None:
+        """Take one frame, padded with silence at the very end; None if not ready."""
+        buffer = self._buffer
+        if len(buffer) >= nbytes:
+            frame = bytes(buffer[:nbytes])
+        elif self._ended and buffer:
+            frame = bytes(buffer) + bytes(nbytes - len(buffer))
+        else:
+            return None
+        del buffer[:nbytes]
+        if len(buffer) < self._max_buffer:
+            self._room.set()
+        return frame
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether everything the producer will ever give has been played."""
+        return self._ended and not self._buffer
+
+
+type ItemListener = Callable[[PlaybackItem], None]
+
+
+class PlaybackQueue:
+    """The stream's queue: the clock reads frames from its head."""
+
+    def __init__(
+        self,
+        *,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        on_change: ItemListener | None = None,
+    ) -> None:
+        """Create an empty queue; `on_change` hears every state change of an item."""
+        self._items: deque[PlaybackItem] = deque()
+        self._current: PlaybackItem | None = None
+        self._max_items = max_items
+        self._on_change = on_change
+        self.gain = 1.0
+
+    @property
+    def current(self) -> PlaybackItem | None:
+        """The item at the head of the queue, playing or about to."""
+        return self._current
+
+    @property
+    def playing(self) -> bool:
+        """Whether audio other than silence is being written."""
+        return self._current is not None and self._current.state is ItemState.PLAYING
+
+    def __len__(self) -> int:
+        """Items waiting, the current one included."""
+        return len(self._items) + (self._current is not None)
+
+    def add(self, item: PlaybackItem, *, interrupt: bool = False) -> None:
+        """Queue an item; `interrupt` puts it first and ends the current one."""
+        if len(self) >= self._max_items:
+            raise QueueFullError(self._max_items)
+        if interrupt:
+            self._items.appendleft(item)
+            current, self._current = self._current, None
+            if current is not None:
+                self._finish(current, ItemState.INTERRUPTED)
+        else:
+            self._items.append(item)
+
+    def stop(self) -> None:
+        """End what plays and drop everything queued (media stop)."""
+        current, self._current = self._current, None
+        if current is not None:
+            self._finish(current, ItemState.INTERRUPTED)
+        while self._items:
+            self._finish(self._items.popleft(), ItemState.CANCELLED)
+
+    def close(self) -> None:
+        """Cancel everything: the stream is going away."""
+        current, self._current = self._current, None
+        items = [current, *self._items] if current is not None else list(self._items)
+        self._items.clear()
+        for item in items:
+            item.error = item.error or StreamStoppedError()
+            self._finish(item, ItemState.CANCELLED)
+
+    def remove(self, item: PlaybackItem) -> None:
+        """Take an item out, wherever it is (its caller gave up on it)."""
+        if item is self._current:
+            self._current = None
+            self._finish(item, ItemState.INTERRUPTED)
+        elif item in self._items:
+            self._items.remove(item)
+            self._finish(item, ItemState.CANCELLED)
+
+    def read(self, samples: int) -> bytes | None:
+        """Return the next frame of audio, or None for silence."""
+        nbytes = samples * BYTES_PER_SAMPLE
+        while True:
+            item = self._current
+            if item is None:
+                if not self._items:
+                    return None
+                item = self._current = self._items.popleft()
+            if item.done:
+                self._current = None
+                self._notify(item)
+                continue
+            frame = item.take(nbytes)
+            if frame is None:
+                if item.exhausted:
+                    self._current = None
+                    self._finish(item, ItemState.FINISHED)
+                    continue
+                # Head of line waits for its producer: silence meanwhile.
+                return None
+            if item.state is ItemState.QUEUED:
+                item.state = ItemState.PLAYING
+                item.started_at = asyncio.get_running_loop().time()
+                self._notify(item)
+            item.samples_played += samples
+            if item.exhausted:
+                self._current = None
+                self._finish(item, ItemState.FINISHED)
+            return apply_gain(frame, item.gain * self.gain)
+
+    def _finish(self, item: PlaybackItem, state: ItemState) -> None:
+        if item.error is not None and state is ItemState.FINISHED:
+            _LOGGER.debug("Item %s played partly: %s", item.id, item.error)
+        item.close(state)
+        self._notify(item)
+
+    def _notify(self, item: PlaybackItem) -> None:
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(item)
+        except Exception:
+            _LOGGER.exception("Playback listener failed")

@@ -1,0 +1,325 @@
+"""The publisher: one supervised, long-lived ffmpeg process per stream.
+
+It starts ffmpeg with an argument list, reads its stderr all the time (the
+last lines are kept for diagnostics, credentials removed), learns from the
+progress blocks on stdout when publishing has really started and whether it
+still moves, notices an exit at once, and restarts with capped exponential
+back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .exceptions import FfmpegNotFoundError
+from .ffmpeg import publisher_args
+from .models import PublisherState, StreamSettings
+from .transport import TransportSink, shrink_pipe
+from .url import redact_text, redact_url
+
+_LOGGER = logging.getLogger(__name__)
+
+STDERR_LINES = 50
+
+
+class FailureKind(StrEnum):
+    """Why the last ffmpeg run ended, as far as its output tells."""
+
+    NONE = "none"
+    NOT_FOUND = "ffmpeg_not_found"
+    CONNECTION_REFUSED = "connection_refused"
+    UNAUTHORIZED = "unauthorized"
+    PATH_NOT_FOUND = "path_not_found"
+    START_TIMEOUT = "start_timeout"
+    STALLED = "stalled"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Supervision:
+    """Tunables of the supervisor, in seconds."""
+
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    stable_after: float = 60.0
+    start_timeout: float = 15.0
+    stall_timeout: float = 5.0
+    stop_timeout: float = 3.0
+    watch_interval: float = 0.25
+
+
+type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+
+def _default_task_factory(
+    coro: Coroutine[Any, Any, None], name: str
+) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(coro, name=name)
+
+
+def classify(lines: list[str]) -> FailureKind:
+    """Tell from ffmpeg's last lines why it gave up."""
+    text = "\n".join(lines[-10:])
+    if "401" in text or "Unauthorized" in text:
+        return FailureKind.UNAUTHORIZED
+    if "404" in text or "Not Found" in text:
+        return FailureKind.PATH_NOT_FOUND
+    if "Connection refused" in text:
+        return FailureKind.CONNECTION_REFUSED
+    return FailureKind.EXITED
+
+
+class Publisher:
+    """Keeps one ffmpeg publishing to the RTSP URL for as long as it runs."""
+
+    def __init__(
+        self,
+        settings: StreamSettings,
+        *,
+        binary: str,
+        sink: TransportSink,
+        input_spec: str | None,
+        on_state: Callable[[PublisherState], None] | None = None,
+        supervision: Supervision | None = None,
+        create_task: TaskFactory | None = None,
+    ) -> None:
+        """Prepare a stopped publisher.
+
+        `input_spec` names the socket ffmpeg reads from; None means ffmpeg's
+        stdin, which is attached to `sink` for each process.
+        """
+        self._settings = settings
+        self._binary = binary
+        self._sink = sink
+        self._input_spec = input_spec
+        self._on_state = on_state
+        self._timing = supervision or Supervision()
+        self._create_task = create_task or _default_task_factory
+        self._task: asyncio.Task[None] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._label = redact_url(settings.url)
+        self.state = PublisherState.STOPPED
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+        self.restarts = 0
+        self.failure = FailureKind.NONE
+        self.last_error: str | None = None
+        self.next_retry: float | None = None
+        self.published_at: float | None = None
+        self.last_progress: float | None = None
+        self.out_time_us = 0
+        self._reported_down = False
+        self._kill_reason: FailureKind | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running ffmpeg's process id."""
+        process = self._process
+        return (
+            None if process is None or process.returncode is not None else process.pid
+        )
+
+    @property
+    def publishing(self) -> bool:
+        """Whether ffmpeg runs and has published."""
+        return self.state is PublisherState.PUBLISHING
+
+    def start(self) -> None:
+        """Start supervising in a background task."""
+        if self._task is None:
+            self._task = self._create_task(
+                self._supervise(), f"publisher {self._label}"
+            )
+
+    async def stop(self) -> None:
+        """Stop ffmpeg and the supervisor; returns once the process is reaped."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_state(PublisherState.STOPPED)
+
+    def restart(self, reason: FailureKind = FailureKind.STALLED) -> None:
+        """Kill the running ffmpeg; the supervisor starts a new one."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            self._kill_reason = reason
+            process.kill()
+
+    def _set_state(self, state: PublisherState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:
+                _LOGGER.exception("Publisher state listener failed")
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = self._timing.backoff_initial
+        while True:
+            published: float | None = None
+            try:
+                published = await self._run_once()
+            except FfmpegNotFoundError as err:
+                self.failure = FailureKind.NOT_FOUND
+                self.last_error = str(err)
+            if published is not None and (
+                loop.time() - published >= self._timing.stable_after
+            ):
+                backoff = self._timing.backoff_initial
+            self._report_down(backoff)
+            self._set_state(PublisherState.BACKOFF)
+            self.next_retry = loop.time() + backoff
+            await asyncio.sleep(backoff)
+            self.next_retry = None
+            backoff = min(backoff * 2, self._timing.backoff_max)
+            self.restarts += 1
+
+    def _report_down(self, retry_in: float) -> None:
+        # Warn once per outage; every retry after that only goes to debug.
+        if self._reported_down:
+            _LOGGER.debug(
+                "Publisher for %s still down (%s); retrying in %.1f s",
+                self._label,
+                self.failure,
+                retry_in,
+            )
+            return
+        self._reported_down = True
+        _LOGGER.warning(
+            "Publisher for %s is down (%s: %s); retrying in %.1f s",
+            self._label,
+            self.failure,
+            self.last_error or "no error printed",
+            retry_in,
+        )
+
+    async def _run_once(self) -> float | None:
+        """Run one ffmpeg to its end; return when it started publishing."""
+        loop = asyncio.get_running_loop()
+        self.published_at = None
+        input_spec = self._input_spec or "pipe:0"
+        args = publisher_args(self._binary, self._settings, input_spec)
+        self._set_state(PublisherState.STARTING)
+        self._kill_reason = None
+        self.last_progress = None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE
+                if self._input_spec is None
+                else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                # Its own session: a Ctrl-C meant for Home Assistant must not
+                # kill ffmpeg behind the supervisor's back.
+                start_new_session=True,
+            )
+        except OSError as err:
+            msg = f"cannot start {self._binary}: {err.strerror or err}"
+            raise FfmpegNotFoundError(msg) from err
+        self._process = process
+        stdin_transport: asyncio.WriteTransport | None = None
+        if process.stdin is not None:
+            transport = process.stdin.transport
+            assert isinstance(transport, asyncio.WriteTransport)  # noqa: S101
+            stdin_transport = transport
+            shrink_pipe(stdin_transport, self._settings.lead_samples * 2)
+            self._sink.attach(stdin_transport)
+        assert process.stdout is not None  # noqa: S101
+        assert process.stderr is not None  # noqa: S101
+        readers = [
+            loop.create_task(self._read_stderr(process.stderr)),
+            loop.create_task(self._read_progress(process.stdout)),
+        ]
+        spawned = loop.time()
+        try:
+            await self._watch(process, spawned)
+        finally:
+            if stdin_transport is not None:
+                self._sink.detach(stdin_transport)
+                # End of input is what makes a reading ffmpeg finish promptly.
+                stdin_transport.close()
+            await self._reap(process)
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            self._process = None
+        lines = list(self.stderr_tail)
+        self.failure = self._kill_reason or classify(lines)
+        errors = [line for line in lines if "[error]" in line or "[fatal]" in line]
+        self.last_error = (
+            errors[-1] if errors else f"ffmpeg exited with code {process.returncode}"
+        )
+        return self.published_at
+
+    async def _watch(self, process: asyncio.subprocess.Process, spawned: float) -> None:
+        loop = asyncio.get_running_loop()
+        exited = loop.create_task(process.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {exited}, timeout=self._timing.watch_interval
+                )
+                if done:
+                    return
+                now = loop.time()
+                if self.state is PublisherState.STARTING:
+                    if now - spawned > self._timing.start_timeout:
+                        self.restart(FailureKind.START_TIMEOUT)
+                elif (
+                    self.last_progress is not None
+                    and now - self.last_progress > self._timing.stall_timeout
+                ):
+                    self.restart(FailureKind.STALLED)
+        finally:
+            exited.cancel()
+
+    async def _reap(self, process: asyncio.subprocess.Process) -> None:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                async with asyncio.timeout(self._timing.stop_timeout):
+                    await process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        # Shielded: even a cancelled stop must not leave a zombie behind.
+        await asyncio.shield(process.wait())
+
+    async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        url = self._settings.url
+        while line := await stream.readline():
+            text = redact_text(line.decode(errors="replace").rstrip(), url)
+            self.stderr_tail.append(text)
+            _LOGGER.debug("ffmpeg %s: %s", self._label, text)
+
+    async def _read_progress(self, stream: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        while line := await stream.readline():
+            key, _, value = line.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us":
+                with contextlib.suppress(ValueError):
+                    self.out_time_us = int(value)
+            elif key == "progress":
+                self.last_progress = loop.time()
+                if self.state is PublisherState.STARTING:
+                    self.published_at = self.last_progress
+                    self.failure = FailureKind.NONE
+                    if self._reported_down:
+                        self._reported_down = False
+                        _LOGGER.info(
+                            "Publisher for %s is publishing again", self._label
+                        )
+                    self._set_state(PublisherState.PUBLISHING)
