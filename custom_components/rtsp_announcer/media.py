@@ -1,0 +1,90 @@
+"""Turn a media id from Home Assistant into something ffmpeg can decode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homeassistant.components import media_source
+from homeassistant.components.media_player.browse_media import (
+    async_process_play_media_url,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .const import DOMAIN
+
+_LOCAL_MEDIA_PREFIX = "/media/"
+_URL_SCHEMES = ("http://", "https://")
+
+
+async def async_resolve_media_source(
+    hass: HomeAssistant, media_id: str, entity_id: str
+) -> tuple[str, str | None]:
+    """Return (path or URL for ffmpeg, MIME type) for a media id.
+
+    Local media (a media-source item of a media directory, or a path inside
+    `allowlist_external_dirs`) is read from disk; anything else must be an
+    HTTP(S) URL, such as one Home Assistant serves.
+    """
+    mime_type: str | None = None
+    if media_source.is_media_source_id(media_id):
+        try:
+            play_media = await media_source.async_resolve_media(
+                hass, media_id, entity_id
+            )
+        except media_source.Unresolvable as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="decode_failed",
+                translation_placeholders={"media_id": media_id, "error": str(err)},
+            ) from err
+        mime_type = play_media.mime_type
+        if mime_type and not mime_type.startswith("audio/"):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="unsupported_media"
+            )
+        local = await _local_media_path(hass, play_media.url)
+        if local is not None:
+            return local, mime_type
+        media_id = play_media.url
+
+    if media_id.startswith(_URL_SCHEMES):
+        return async_process_play_media_url(hass, media_id), mime_type
+    if media_id.startswith("/") and await hass.async_add_executor_job(
+        _is_allowed_file, hass, media_id
+    ):
+        return media_id, mime_type
+    if media_id.startswith(("/api/", _LOCAL_MEDIA_PREFIX)):
+        # A path Home Assistant serves itself: sign it and make it absolute.
+        try:
+            return async_process_play_media_url(hass, media_id), mime_type
+        except HomeAssistantError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="decode_failed",
+                translation_placeholders={"media_id": media_id, "error": str(err)},
+            ) from err
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="media_not_allowed",
+        translation_placeholders={"media_id": media_id},
+    )
+
+
+async def _local_media_path(hass: HomeAssistant, url: str) -> str | None:
+    """Map `/media/<dir>/<path>` of a local media source to the file itself."""
+    if not url.startswith(_LOCAL_MEDIA_PREFIX) or "?" in url:
+        return None
+    source_dir, _, location = url.removeprefix(_LOCAL_MEDIA_PREFIX).partition("/")
+    base = hass.config.media_dirs.get(source_dir)
+    if base is None:
+        return None
+    path = str(Path(base, location))
+    if await hass.async_add_executor_job(_is_allowed_file, hass, path):
+        return path
+    return None
+
+
+def _is_allowed_file(hass: HomeAssistant, path: str) -> bool:
+    """Whether `path` is a regular file Home Assistant may read (blocking)."""
+    return hass.config.is_allowed_path(path) and Path(path).is_file()

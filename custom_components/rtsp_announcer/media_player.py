@@ -1,0 +1,144 @@
+"""The stream as a media player: available while ffmpeg publishes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components import media_source
+from homeassistant.components.media_player import MediaPlayerEntity
+from homeassistant.components.media_player.browse_media import BrowseMedia
+from homeassistant.components.media_player.const import (
+    ATTR_MEDIA_ANNOUNCE,
+    MediaPlayerEntityFeature,
+    MediaPlayerState,
+    MediaType,
+)
+from homeassistant.components.media_player.errors import BrowseError
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .audio.exceptions import QueueFullError
+from .const import DOMAIN
+from .data import RtspAnnouncerConfigEntry
+from .entity import RtspAnnouncerEntity
+from .media import async_resolve_media_source
+
+# The stream serialises everything through its own queue.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: RtspAnnouncerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the stream's media player."""
+    async_add_entities([RtspStreamMediaPlayer(entry)])
+
+
+class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
+    """One RTSP stream: silence when idle, announcements when playing."""
+
+    _attr_name = None
+    _attr_translation_key = "stream"
+    _attr_media_content_type = MediaType.MUSIC
+    _attr_supported_features = (
+        MediaPlayerEntityFeature.PLAY_MEDIA
+        | MediaPlayerEntityFeature.MEDIA_ANNOUNCE
+        | MediaPlayerEntityFeature.STOP
+        | MediaPlayerEntityFeature.VOLUME_SET
+        | MediaPlayerEntityFeature.VOLUME_MUTE
+        | MediaPlayerEntityFeature.BROWSE_MEDIA
+    )
+
+    def __init__(self, entry: RtspAnnouncerConfigEntry) -> None:
+        """Create the entity of the entry's stream."""
+        super().__init__(entry, "stream")
+
+    @property
+    def available(self) -> bool:
+        """Available only while ffmpeg is publishing."""
+        return self._stream.available
+
+    @property
+    def state(self) -> MediaPlayerState:
+        """Playing while audio other than silence is written."""
+        return (
+            MediaPlayerState.PLAYING
+            if self._stream.queue.playing
+            else MediaPlayerState.IDLE
+        )
+
+    @property
+    def volume_level(self) -> float:
+        """The stream's volume."""
+        return self._stream.volume
+
+    @property
+    def is_volume_muted(self) -> bool:
+        """Whether the stream is muted."""
+        return self._stream.muted
+
+    @property
+    def media_title(self) -> str | None:
+        """Title of what plays."""
+        current = self._stream.queue.current
+        return (
+            None if current is None or not self._stream.queue.playing else current.title
+        )
+
+    async def async_play_media(
+        self, media_type: MediaType | str, media_id: str, **kwargs: Any
+    ) -> None:
+        """Play an audio file, media-source item or URL on the stream.
+
+        An announcement interrupts what plays; other media is queued.
+        """
+        source, _ = await async_resolve_media_source(
+            self.hass, media_id, self.entity_id
+        )
+        try:
+            self._stream.play_media(
+                source,
+                title=media_id,
+                interrupt=bool(kwargs.get(ATTR_MEDIA_ANNOUNCE)),
+            )
+        except QueueFullError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="queue_full",
+                translation_placeholders={
+                    "entity_id": self.entity_id,
+                    "limit": str(err.args[0]),
+                },
+            ) from err
+
+    async def async_media_stop(self) -> None:
+        """Stop what plays and drop the queue; silence keeps flowing."""
+        self._stream.stop_playback()
+
+    async def async_set_volume_level(self, volume: float) -> None:
+        """Set the gain applied to our PCM."""
+        self._stream.set_volume(volume)
+
+    async def async_mute_volume(self, mute: bool) -> None:  # noqa: FBT001
+        """Mute the stream (silence is still published)."""
+        self._stream.set_muted(mute)
+
+    async def async_browse_media(
+        self,
+        media_content_type: MediaType | str | None = None,
+        media_content_id: str | None = None,
+    ) -> BrowseMedia:
+        """Browse audio media only."""
+        try:
+            return await media_source.async_browse_media(
+                self.hass,
+                media_content_id,
+                content_filter=lambda item: item.media_content_type.startswith(
+                    "audio/"
+                ),
+            )
+        except BrowseError as err:
+            raise ServiceValidationError(str(err)) from err
