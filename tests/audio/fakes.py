@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import heapq
 import itertools
+from collections.abc import Callable
 
 
 class _Handle:

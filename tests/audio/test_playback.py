@@ -24,6 +24,11 @@ FRAME = 160
 FRAME_BYTES = FRAME * 2
 
 
+def state_of(item: PlaybackItem) -> ItemState:
+    """Read the state afresh (it changes behind mypy's narrowing)."""
+    return item.state
+
+
 def pcm(value: int, samples: int) -> bytes:
     return np.full(samples, value, dtype="<i2").tobytes()
 
@@ -64,7 +69,7 @@ async def test_head_waits_for_its_producer_with_silence() -> None:
     item = PlaybackItem(sample_rate=RATE)
     queue.add(item)
     assert queue.read(FRAME) is None
-    assert item.state is ItemState.QUEUED
+    assert state_of(item) is ItemState.QUEUED
     assert not queue.playing
     await item.feed(pcm(5, FRAME))
     assert queue.read(FRAME) == pcm(5, FRAME)
