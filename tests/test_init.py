@@ -1,0 +1,159 @@
+"""Setting up, reloading and unloading entries: nothing outlives an entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest.mock import patch
+
+import psutil
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.rtsp_announcer.audio.models import (
+    Codec,
+    PcmTransport,
+    RtspTransport,
+)
+from custom_components.rtsp_announcer.const import (
+    CONF_CODEC,
+    CONF_NAME,
+    CONF_PCM_TRANSPORT,
+    CONF_RTSP_TRANSPORT,
+    CONF_SAMPLE_RATE,
+    CONF_URL,
+    DOMAIN,
+)
+
+# Nothing listens on the discard port: ffmpeg starts, fails to connect, retries.
+DEAD_URL = "rtsp://user:secret@127.0.0.1:9/announce"
+
+
+def ffmpeg_children() -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if child.name() == "ffmpeg" and child.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def make_entry(hass: HomeAssistant, **options: object) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Hall",
+        data={CONF_NAME: "Hall", CONF_URL: DEAD_URL},
+        options=options,
+        unique_id="rtsp://127.0.0.1:9/announce",
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_setup_creates_device_and_unavailable_stream(hass: HomeAssistant) -> None:
+    entry = make_entry(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    state = hass.states.get("media_player.hall")
+    assert state is not None
+    # ffmpeg cannot reach a server: the stream is not publishing.
+    assert state.state == STATE_UNAVAILABLE
+
+    entity = er.async_get(hass).async_get("media_player.hall")
+    assert entity is not None
+    assert entity.unique_id == f"{entry.entry_id}_stream"
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert device is not None
+    assert device.name == "Hall"
+    assert "secret" not in str(device.serial_number)
+
+    stream = entry.runtime_data.stream
+    assert stream.feed is not None
+    socket_dir = stream.feed.path.parent
+    assert socket_dir.exists()
+    # Only we may connect to the socket and inject audio.
+    assert socket_dir.stat().st_mode & 0o777 == 0o700
+    assert stream.clock.running
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert not socket_dir.exists()
+    assert not stream.clock.running
+    assert ffmpeg_children() == []
+
+
+async def test_settings_follow_options(hass: HomeAssistant) -> None:
+    entry = make_entry(
+        hass,
+        **{
+            CONF_CODEC: "pcm_mulaw",
+            CONF_PCM_TRANSPORT: "pipe",
+            CONF_SAMPLE_RATE: 8000,
+            CONF_RTSP_TRANSPORT: "udp",
+        },
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    settings = entry.runtime_data.stream.settings
+    assert settings.codec is Codec.PCM_MULAW
+    assert settings.pcm_transport is PcmTransport.PIPE
+    assert settings.sample_rate == 8000
+    assert settings.rtsp_transport is RtspTransport.UDP
+    # The pipe transport has no socket to leave behind.
+    assert entry.runtime_data.stream.feed is None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+async def test_options_change_reloads(hass: HomeAssistant) -> None:
+    entry = make_entry(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    old_stream = entry.runtime_data.stream
+    hass.config_entries.async_update_entry(entry, options={CONF_SAMPLE_RATE: 48000})
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    new_stream = entry.runtime_data.stream
+    assert new_stream is not old_stream
+    assert new_stream.settings.sample_rate == 48000
+    assert not old_stream.clock.running
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
+    entry = make_entry(hass)
+    with patch(
+        "homeassistant.components.ffmpeg.FFmpegManager.binary",
+        new="/nonexistent/ffmpeg",
+    ):
+        await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert "ffmpeg" in entry.reason
+
+
+async def test_socket_failure_fails_setup(hass: HomeAssistant, tmp_path: Path) -> None:
+    entry = make_entry(hass)
+    with patch(
+        "custom_components.rtsp_announcer.audio.transport.tempfile.mkdtemp",
+        side_effect=OSError(28, "No space left on device"),
+    ):
+        await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert ffmpeg_children() == []
+
+
+async def test_home_assistant_stop_stops_the_stream(hass: HomeAssistant) -> None:
+    entry = make_entry(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    stream = entry.runtime_data.stream
+    assert stream.feed is not None
+    socket_dir = stream.feed.path.parent
+    await hass.async_stop()
+    assert not stream.clock.running
+    assert not socket_dir.exists()
+    assert ffmpeg_children() == []
