@@ -40,6 +40,11 @@ def ffmpeg_children() -> list[psutil.Process]:
     ]
 
 
+def state_of(entry: MockConfigEntry) -> ConfigEntryState:
+    """Read the state afresh (it changes behind mypy's narrowing)."""
+    return entry.state
+
+
 def make_entry(hass: HomeAssistant, **options: object) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -81,7 +86,7 @@ async def test_setup_creates_device_and_unavailable_stream(hass: HomeAssistant) 
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert state_of(entry) is ConfigEntryState.NOT_LOADED
     assert not socket_dir.exists()
     assert not stream.clock.running
     assert ffmpeg_children() == []
