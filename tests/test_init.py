@@ -42,7 +42,8 @@ def ffmpeg_children() -> list[psutil.Process]:
 
 def state_of(entry: MockConfigEntry) -> ConfigEntryState:
     """Read the state afresh (it changes behind mypy's narrowing)."""
-    return entry.state
+    state: ConfigEntryState = entry.state
+    return state
 
 
 def make_entry(hass: HomeAssistant, **options: object) -> MockConfigEntry:
