@@ -75,8 +75,8 @@ async def run(seconds: float, transport: str, codec: str, rate: int) -> None:
     try:
         started = loop.time()
         await stream.start()
-        while not stream.available:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            await stream.wait_available()
         print(f"publishing after {(loop.time() - started) * 1000:.0f} ms")
         me = psutil.Process()
         assert stream.publisher is not None
@@ -94,14 +94,16 @@ async def run(seconds: float, transport: str, codec: str, rate: int) -> None:
         produced = clock.samples_produced
         drift_ms = (produced - expected) / rate * 1000
         print(f"ran {wall:.1f} s, transport {transport}, codec {codec}, {rate} Hz")
+        frame_ms = clock.frame_samples / rate * 1000
         print(
             f"samples produced {produced} vs wall clock {expected}: "
-            f"drift {drift_ms:+.2f} ms (one frame = {clock.frame_samples / rate * 1000:.0f} ms)"
+            f"drift {drift_ms:+.2f} ms (one frame = {frame_ms:.0f} ms)"
         )
         print(
             f"frames written {stats.frames_written}, dropped {stats.frames_dropped}, "
             f"offline {stats.frames_offline}, late>5ms {stats.frames_late}, "
-            f"underruns {stats.underruns}, max tick lag {stats.max_tick_lag * 1000:.1f} ms"
+            f"underruns {stats.underruns}, "
+            f"max tick lag {stats.max_tick_lag * 1000:.1f} ms"
         )
         print(
             f"loop lag without clock p50 {percentile(baseline, 50):.2f} ms "

@@ -72,11 +72,16 @@ class AudioStream:
         self._listeners: list[StreamListener] = []
         self._item_listeners: list[Callable[[PlaybackItem], None]] = []
         self._producers: set[asyncio.Task[None]] = set()
+        self._publishing = asyncio.Event()
 
     @property
     def available(self) -> bool:
         """Whether ffmpeg is publishing."""
         return self.publisher is not None and self.publisher.publishing
+
+    async def wait_available(self) -> None:
+        """Return once ffmpeg is publishing (use under a timeout)."""
+        await self._publishing.wait()
 
     async def start(self) -> None:
         """Open the transport, start the clock and the publisher."""
@@ -182,6 +187,10 @@ class AudioStream:
 
     def _publisher_changed(self, state: PublisherState) -> None:
         _LOGGER.debug("Publisher for %s: %s", self.label, state)
+        if state is PublisherState.PUBLISHING:
+            self._publishing.set()
+        else:
+            self._publishing.clear()
         self._notify()
 
     def _item_changed(self, item: PlaybackItem) -> None:
