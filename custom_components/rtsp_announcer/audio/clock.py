@@ -170,9 +170,7 @@ class Clock:
         while self._produced + self._frame <= due:
             self._produced += self._frame
             # When this frame was due; the lead filled at start was due at once.
-            written_at = (
-                self._origin + max(self._produced - self._lead, 0) / self._rate
-            )
+            written_at = self._origin + max(self._produced - self._lead, 0) / self._rate
             if now - written_at > LATE_THRESHOLD:
                 self.stats.frames_late += 1
             self._emit()
