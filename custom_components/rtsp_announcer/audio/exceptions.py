@@ -29,3 +29,23 @@ class DecodeError(AnnouncerError):
 
 class StreamStoppedError(AnnouncerError):
     """The stream was stopped before the item could be played."""
+
+
+class InvalidOptionError(AnnouncerError, ValueError):
+    """A speech or audio option is out of range or of the wrong type."""
+
+
+class SpeechEngineError(AnnouncerError):
+    """The speech engine failed, timed out or was stopped during a request."""
+
+
+class SpeechUnavailableError(SpeechEngineError):
+    """libespeak-ng cannot be loaded or initialised on this system."""
+
+
+class UnknownLanguageError(AnnouncerError):
+    """No installed espeak-ng voice speaks the requested language."""
+
+
+class UnknownVoiceError(AnnouncerError):
+    """The requested voice is not among espeak-ng's voices."""
