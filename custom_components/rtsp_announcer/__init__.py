@@ -8,7 +8,10 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
+from .announce import Announcer
 from .audio.exceptions import TransportError
 from .audio.models import Codec, PcmTransport, RtspTransport, StreamSettings
 from .audio.stream import AudioStream
@@ -29,8 +32,17 @@ from .const import (
     DOMAIN,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
+from .services import async_setup_services
+from .speech import async_acquire_speech, async_release_speech
 
-PLATFORMS: list[Platform] = [Platform.MEDIA_PLAYER]
+PLATFORMS: list[Platform] = [Platform.MEDIA_PLAYER, Platform.NOTIFY, Platform.TTS]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once for all entries."""
+    async_setup_services(hass)
+    return True
 
 
 def settings_from_entry(entry: RtspAnnouncerConfigEntry) -> StreamSettings:
@@ -77,10 +89,16 @@ async def async_setup_entry(
             translation_key="transport_failed",
             translation_placeholders={"error": str(err)},
         ) from err
-    entry.runtime_data = RtspAnnouncerData(stream=stream)
+    speech = await async_acquire_speech(hass, entry.entry_id)
+    announcer = Announcer(hass, stream, speech, entry.entry_id)
+    stream.add_item_listener(announcer.item_changed)
+    entry.runtime_data = RtspAnnouncerData(
+        stream=stream, announcer=announcer, speech=speech
+    )
 
     async def _stop_stream(_event: Event) -> None:
         await stream.stop()
+        await async_release_speech(hass, entry.entry_id)
 
     entry.async_on_unload(
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop_stream)
@@ -97,6 +115,7 @@ async def async_unload_entry(
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.stream.stop()
+        await async_release_speech(hass, entry.entry_id)
     return unloaded
 
 

@@ -42,3 +42,18 @@ CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_RTSP_PORT: Final = 554
 DEFAULT_RTSPS_PORT: Final = 322
 URL_SCHEMES: Final = ("rtsp", "rtsps")
+
+# The announce action.
+SERVICE_ANNOUNCE: Final = "announce"
+EVENT_ANNOUNCEMENT: Final = f"{DOMAIN}_announcement"
+MAX_MESSAGE_LENGTH: Final = 5000
+ATTR_MESSAGE: Final = "message"
+ATTR_MEDIA_ID: Final = "media_id"
+ATTR_TTS_ENTITY_ID: Final = "tts_entity_id"
+ATTR_LANGUAGE: Final = "language"
+ATTR_OPTIONS: Final = "options"
+ATTR_PREANNOUNCE: Final = "preannounce"
+ATTR_PREANNOUNCE_MEDIA_ID: Final = "preannounce_media_id"
+ATTR_VOLUME: Final = "volume"
+ATTR_PRIORITY: Final = "priority"
+ATTR_WAIT: Final = "wait"

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
+from .announce import Announcer
 from .audio.stream import AudioStream
+from .speech import SharedSpeech
 
 
 @dataclass(slots=True)
@@ -14,6 +16,8 @@ class RtspAnnouncerData:
     """What one config entry owns while it is loaded."""
 
     stream: AudioStream
+    announcer: Announcer
+    speech: SharedSpeech
 
 
 type RtspAnnouncerConfigEntry = ConfigEntry[RtspAnnouncerData]

@@ -8,21 +8,18 @@ from homeassistant.components import media_source
 from homeassistant.components.media_player import MediaPlayerEntity
 from homeassistant.components.media_player.browse_media import BrowseMedia
 from homeassistant.components.media_player.const import (
-    ATTR_MEDIA_ANNOUNCE,
     MediaPlayerEntityFeature,
     MediaPlayerState,
     MediaType,
 )
 from homeassistant.components.media_player.errors import BrowseError
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .audio.exceptions import QueueFullError
-from .const import DOMAIN
+from .announce import AnnounceRequest
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
-from .media import async_resolve_media_source
 
 # The stream serialises everything through its own queue.
 PARALLEL_UPDATES = 0
@@ -91,28 +88,15 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
     async def async_play_media(
         self, media_type: MediaType | str, media_id: str, **kwargs: Any
     ) -> None:
-        """Play an audio file, media-source item or URL on the stream.
-
-        An announcement interrupts what plays; other media is queued.
-        """
-        source, _ = await async_resolve_media_source(
-            self.hass, media_id, self.entity_id
-        )
-        try:
-            self._stream.play_media(
-                source,
-                title=media_id,
-                interrupt=bool(kwargs.get(ATTR_MEDIA_ANNOUNCE)),
-            )
-        except QueueFullError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="queue_full",
-                translation_placeholders={
-                    "entity_id": self.entity_id,
-                    "limit": str(err.args[0]),
-                },
-            ) from err
+        """Queue an audio file, media-source item, URL or TTS message."""
+        announcer = self._entry.runtime_data.announcer
+        # Everything on this stream is an announcement, so announce or not,
+        # media is queued behind what plays rather than cutting it off; a TTS
+        # media-source id (from tts.speak) is spoken like the announce action.
+        request = AnnounceRequest(media_id=media_id, preannounce=False, wait=False)
+        announcer.check_room(request)
+        plan = await announcer.async_plan(request)
+        announcer.enqueue(plan)
 
     async def async_media_stop(self) -> None:
         """Stop what plays and drop the queue; silence keeps flowing."""

@@ -13,6 +13,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from .exceptions import AnnouncerError, QueueFullError, StreamStoppedError
 from .models import BYTES_PER_SAMPLE
@@ -62,6 +63,8 @@ class PlaybackItem:
         self.created_at = loop.time()
         self.started_at: float | None = None
         self.samples_played = 0
+        # Whatever the owner wants to know about the item in its listeners.
+        self.tags: dict[str, Any] = {}
         self._buffer = bytearray()
         self._max_buffer = int(buffer_seconds * sample_rate) * BYTES_PER_SAMPLE
         self._ended = False
@@ -158,6 +161,11 @@ class PlaybackQueue:
         self._max_items = max_items
         self._on_change = on_change
         self.gain = 1.0
+
+    @property
+    def max_items(self) -> int:
+        """How many items the queue holds at most."""
+        return self._max_items
 
     @property
     def current(self) -> PlaybackItem | None:

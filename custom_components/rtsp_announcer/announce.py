@@ -1,0 +1,409 @@
+"""Announcements: what one `announce` call plays on one stream.
+
+An announcement is validated and resolved completely (voice, language,
+options, media) before anything is queued, so a bad call plays nothing. It
+then becomes one playback item whose producer feeds, in order, the chime,
+then the words (the local voice, another TTS entity or a media item).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components import tts
+from homeassistant.components.media_source import Unresolvable
+from homeassistant.components.tts.media_source import media_source_id_to_kwargs
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+
+from .audio.decoder import decode_to
+from .audio.exceptions import (
+    AnnouncerError,
+    DecodeError,
+    InvalidOptionError,
+    QueueFullError,
+    SpeechEngineError,
+    UnknownLanguageError,
+    UnknownVoiceError,
+)
+from .audio.models import BYTES_PER_SAMPLE
+from .audio.playback import ItemState, PlaybackItem
+from .audio.speech import SpeechOptions, VoiceInfo
+from .audio.stream import AudioStream
+from .audio.text import clean_text, normalize_text
+from .const import DOMAIN, EVENT_ANNOUNCEMENT, MAX_MESSAGE_LENGTH
+from .media import async_resolve_media_source
+from .speech import SharedSpeech
+
+_TTS_MEDIA_SOURCE = "media-source://tts/"
+DEFAULT_CHIME = str(Path(__file__).parent / "sounds" / "chime.flac")
+SPEECH_OPTIONS = ("voice", "rate", "pitch", "volume", "gap")
+# Cached PCM is fed in slices so the item's bounded buffer applies to it too.
+_FEED_SECONDS = 0.5
+_EVENT_TYPES = {
+    ItemState.PLAYING: "started",
+    ItemState.FINISHED: "finished",
+    ItemState.FAILED: "failed",
+    ItemState.INTERRUPTED: "interrupted",
+    ItemState.CANCELLED: "interrupted",
+}
+
+
+class Priority(StrEnum):
+    """How an announcement meets what is already playing."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceRequest:
+    """The fields of the `announce` action, validated by its schema."""
+
+    message: str | None = None
+    media_id: str | None = None
+    tts_entity_id: str | None = None
+    language: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    preannounce: bool = True
+    preannounce_media_id: str | None = None
+    volume: float = 1.0
+    priority: Priority = Priority.NORMAL
+    wait: bool = True
+
+
+type Part = Callable[[PlaybackItem], Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class Plan:
+    """An announcement resolved for one stream: ready to queue."""
+
+    title: str
+    parts: list[Part]
+
+
+def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders or None,
+    )
+
+
+def speech_error(err: AnnouncerError) -> HomeAssistantError:
+    """Map an audio-core error to the translated error a user sees."""
+    if isinstance(err, UnknownLanguageError):
+        return _validation_error("unknown_language", error=str(err))
+    if isinstance(err, UnknownVoiceError):
+        return _validation_error("unknown_voice", error=str(err))
+    if isinstance(err, InvalidOptionError):
+        return _validation_error("invalid_option", error=str(err))
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="speech_failed",
+        translation_placeholders={"error": str(err)},
+    )
+
+
+class Announcer:
+    """Plans, queues and reports announcements on one stream."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        stream: AudioStream,
+        speech: SharedSpeech,
+        entry_id: str,
+    ) -> None:
+        """Serve `stream` with the instance's shared speech engine."""
+        self._hass = hass
+        self.stream = stream
+        self._speech = speech
+        self._entry_id = entry_id
+
+    @property
+    def entity_id(self) -> str | None:
+        """The stream's media player entity."""
+        return er.async_get(self._hass).async_get_entity_id(
+            "media_player", DOMAIN, f"{self._entry_id}_stream"
+        )
+
+    async def async_plan(self, request: AnnounceRequest) -> Plan:
+        """Resolve everything the announcement needs, or raise a clear error."""
+        if request.media_id and request.media_id.startswith(_TTS_MEDIA_SOURCE):
+            request = _tts_media_request(request)
+        message = clean_text(request.message or "")
+        if request.message is not None and len(request.message) > MAX_MESSAGE_LENGTH:
+            raise _validation_error("message_too_long", limit=str(MAX_MESSAGE_LENGTH))
+        if not message and not request.media_id:
+            raise _validation_error("nothing_to_announce")
+        parts: list[Part] = []
+        if request.preannounce:
+            parts.append(
+                await self._media_part(request.preannounce_media_id, cache=True)
+            )
+        if message:
+            parts.append(await self._message_part(message, request))
+        if request.media_id:
+            parts.append(await self._media_part(request.media_id, cache=False))
+        return Plan(title=message or request.media_id or "", parts=parts)
+
+    def check_room(self, request: AnnounceRequest) -> None:
+        """Raise if the announcement cannot be queued right now."""
+        entity_id = self.entity_id or self.stream.label
+        if not self.stream.available and request.wait:
+            # Fire-and-forget callers get queued for when the stream returns.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="stream_unavailable",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        if len(self.stream.queue) >= self.stream.queue.max_items:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="queue_full",
+                translation_placeholders={
+                    "entity_id": entity_id,
+                    "limit": str(self.stream.queue.max_items),
+                },
+            )
+
+    def enqueue(
+        self, plan: Plan, *, volume: float = 1.0, priority: Priority = Priority.NORMAL
+    ) -> PlaybackItem:
+        """Queue the planned announcement and start producing its audio."""
+        item = self.stream.new_item(title=plan.title, gain=volume)
+        item.tags["entity_id"] = self.entity_id
+        try:
+            self.stream.queue.add(item, interrupt=priority is Priority.HIGH)
+        except QueueFullError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="queue_full",
+                translation_placeholders={
+                    "entity_id": str(self.entity_id),
+                    "limit": str(err.args[0]),
+                },
+            ) from err
+        self.stream.run_producer(self._produce(item, plan.parts), item)
+        return item
+
+    @callback
+    def item_changed(self, item: PlaybackItem) -> None:
+        """Fire the announcement event for a change automations can use."""
+        event_type = _EVENT_TYPES.get(item.state)
+        if event_type is None or item.tags.get("reported") == item.state:
+            return
+        item.tags["reported"] = item.state
+        data: dict[str, Any] = {
+            "type": event_type,
+            "entity_id": item.tags.get("entity_id"),
+            "announcement_id": item.id,
+            "text": item.title,
+        }
+        if item.error is not None:
+            data["error"] = str(item.error)
+        self._hass.bus.async_fire(EVENT_ANNOUNCEMENT, data)
+
+    async def _produce(self, item: PlaybackItem, parts: list[Part]) -> None:
+        try:
+            for part in parts:
+                if await part(item) is False:
+                    return
+            item.end()
+        except AnnouncerError as err:
+            item.fail(err)
+        except HomeAssistantError as err:
+            item.fail(DecodeError(str(err)))
+
+    async def _message_part(self, message: str, request: AnnounceRequest) -> Part:
+        if request.tts_entity_id and not self._is_own_tts(request.tts_entity_id):
+            return self._tts_entity_part(message, request)
+        options = dict(request.options)
+        unknown = set(options) - set(SPEECH_OPTIONS)
+        if unknown:
+            raise _validation_error("invalid_option", error=", ".join(sorted(unknown)))
+        language = request.language or self._hass.config.language
+        engine = self._speech.engine
+        try:
+            speech = SpeechOptions.create(
+                rate=options.get("rate"),
+                pitch=options.get("pitch"),
+                volume=options.get("volume"),
+                gap=options.get("gap"),
+            )
+            voice = await engine.resolve_voice(language, options.get("voice"))
+        except AnnouncerError as err:
+            raise speech_error(err) from err
+        text = normalize_text(message, voice.language)
+        return self._speech_part(text, voice, speech)
+
+    def _speech_part(self, text: str, voice: VoiceInfo, options: SpeechOptions) -> Part:
+        rate = self.stream.settings.sample_rate
+        key = ("speech", text, voice.identifier, options, rate)
+        cache = self._speech.cache
+        engine = self._speech.engine
+
+        async def play(item: PlaybackItem) -> bool:
+            cached = cache.get(key)
+            if cached is not None:
+                return await _feed_all(item, cached)
+            rendered = bytearray()
+            try:
+                async with aclosing(
+                    engine.stream(
+                        text,
+                        sample_rate=rate,
+                        voice=voice.identifier,
+                        rate=options.rate,
+                        pitch=options.pitch,
+                        volume=options.volume,
+                        gap=options.gap,
+                    )
+                ) as audio:
+                    async for pcm in audio:
+                        rendered += pcm
+                        if not await item.feed(pcm):
+                            return False
+            except SpeechEngineError as err:
+                raise speech_error(err) from err
+            cache.put(key, bytes(rendered))
+            return True
+
+        return play
+
+    def _tts_entity_part(self, message: str, request: AnnounceRequest) -> Part:
+        """Use another TTS entity as the voice: its audio is decoded as it comes."""
+        try:
+            result = tts.async_create_stream(
+                self._hass,
+                request.tts_entity_id or "",
+                language=request.language,
+                options=dict(request.options) or None,
+            )
+        except HomeAssistantError as err:
+            raise _validation_error(
+                "tts_failed", entity_id=str(request.tts_entity_id), error=str(err)
+            ) from err
+        result.async_set_message(message)
+        stream = self.stream
+
+        async def play(item: PlaybackItem) -> bool:
+            produced = await decode_to(
+                item.feed,
+                _tts_chunks(result.async_stream_result()),
+                binary=stream.binary,
+                sample_rate=stream.settings.sample_rate,
+                item=item,
+            )
+            return produced is not None and not item.done
+
+        return play
+
+    def _is_own_tts(self, entity_id: str) -> bool:
+        entry = er.async_get(self._hass).async_get(entity_id)
+        return entry is not None and entry.platform == DOMAIN
+
+    async def _media_part(self, media_id: str | None, *, cache: bool) -> Part:
+        if media_id is None:
+            source = DEFAULT_CHIME
+        else:
+            source, _ = await async_resolve_media_source(
+                self._hass, media_id, self.entity_id or ""
+            )
+        stream = self.stream
+        rate = stream.settings.sample_rate
+        pcm_cache = self._speech.cache
+        key = ("media", source, rate)
+        # Only local files are cached: a URL may change behind our back.
+        cacheable = cache and source.startswith("/")
+
+        async def play(item: PlaybackItem) -> bool:
+            cached = pcm_cache.get(key) if cacheable else None
+            if cached is not None:
+                return await _feed_all(item, cached)
+            rendered = bytearray()
+
+            async def feed(data: bytes) -> bool:
+                if cacheable:
+                    rendered.extend(data)
+                return await item.feed(data)
+
+            produced = await decode_to(
+                feed, source, binary=stream.binary, sample_rate=rate, item=item
+            )
+            if produced is None or item.done:
+                return False
+            if cacheable:
+                pcm_cache.put(key, bytes(rendered))
+            return True
+
+        return play
+
+
+def _tts_media_request(request: AnnounceRequest) -> AnnounceRequest:
+    """A TTS media-source id (what `tts.speak` sends) is a message to speak."""
+    media_id = request.media_id or ""
+    try:
+        spec = media_source_id_to_kwargs(media_id)
+    except Unresolvable as err:
+        raise _validation_error(
+            "decode_failed", media_id=media_id, error=str(err)
+        ) from err
+    return replace(
+        request,
+        message=spec["message"],
+        media_id=None,
+        tts_entity_id=spec["engine"],
+        language=spec["language"],
+        options=spec["options"] or {},
+    )
+
+
+async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:
+    step = int(item.sample_rate * _FEED_SECONDS) * BYTES_PER_SAMPLE
+    for start in range(0, len(pcm), step):
+        if not await item.feed(pcm[start : start + step]):
+            return False
+    return True
+
+
+async def _tts_chunks(chunks: AsyncIterable[bytes]) -> AsyncIterable[bytes]:
+    """Pass another engine's audio through, turning its failures into ours."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except HomeAssistantError as err:
+        msg = f"the TTS entity failed: {err}"
+        raise DecodeError(msg) from err
+
+
+def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:
+    """What `return_response` gives for one stream."""
+    delay = None if item.started_at is None else (item.started_at - called_at) * 1000
+    return {
+        "announcement_id": item.id,
+        "state": str(item.state),
+        "duration": round(item.duration, 3) if item.done else None,
+        "delay_ms": None if delay is None else round(delay, 1),
+    }
+
+
+async def async_wait_items(items: list[PlaybackItem]) -> None:
+    """Wait for every item; raise the first failure as a translated error."""
+    await asyncio.gather(*(item.wait() for item in items))
+    for item in items:
+        if item.error is not None and item.state is not ItemState.CANCELLED:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="announcement_failed",
+                translation_placeholders={"error": str(item.error)},
+            )
