@@ -1,0 +1,1 @@
+"""Test harness: real RTSP servers, readers and audio analysis for end-to-end tests."""
