@@ -1,0 +1,97 @@
+"""Shared pieces of the Home Assistant side of the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+import subprocess
+
+import psutil
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
+
+POLL = 0.02
+
+
+def ffmpeg_children() -> list[psutil.Process]:
+    """ffmpeg processes of this test process that are still alive."""
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == "ffmpeg" and child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def add_entry(
+    hass: HomeAssistant, url: str, *, name: str = "Hall", **options: object
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=name,
+        data={CONF_NAME: name, CONF_URL: url},
+        options=options,
+        unique_id=f"{url}#{name}",
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def wait_for_state(
+    hass: HomeAssistant,
+    entity_id: str,
+    predicate: Callable[[State], bool],
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> State:
+    """Poll until the entity's state satisfies `predicate`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: State | None = None
+    for _ in range(int(timeout / POLL) + 1):
+        last = hass.states.get(entity_id)
+        if last is not None and predicate(last):
+            return last
+        if loop.time() > deadline:
+            break
+        await asyncio.sleep(POLL)
+    msg = f"{entity_id} never matched; last state {last}"
+    raise TimeoutError(msg)
+
+
+async def wait_available(
+    hass: HomeAssistant,
+    entity_id: str,
+    timeout: float = 15.0,  # noqa: ASYNC109
+) -> State:
+    return await wait_for_state(
+        hass, entity_id, lambda s: s.state != STATE_UNAVAILABLE, timeout
+    )
+
+
+async def wait_unavailable(
+    hass: HomeAssistant,
+    entity_id: str,
+    timeout: float = 5.0,  # noqa: ASYNC109
+) -> State:
+    return await wait_for_state(
+        hass, entity_id, lambda s: s.state == STATE_UNAVAILABLE, timeout
+    )
+
+
+def make_tone(path: Path, *, freq: int, seconds: float, rate: int = 44100) -> Path:
+    """Write a sine tone file with ffmpeg (a real media file to decode)."""
+    subprocess.run(
+        [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+            "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
+            "-ac", "1", str(path),
+        ],
+        check=True,
+    )  # fmt: skip
+    return path
