@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
-import subprocess
 
 import psutil
 from homeassistant.const import STATE_UNAVAILABLE
@@ -95,3 +95,10 @@ def make_tone(path: Path, *, freq: int, seconds: float, rate: int = 44100) -> Pa
         check=True,
     )  # fmt: skip
     return path
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """The entity's current state; it must exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} does not exist"
+    return state

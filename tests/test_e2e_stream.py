@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from homeassistant.components.media_player import (
-    DOMAIN as MP_DOMAIN,
+from homeassistant.components.media_player.const import DOMAIN as MP_DOMAIN
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
     SERVICE_MEDIA_STOP,
     SERVICE_PLAY_MEDIA,
     SERVICE_VOLUME_MUTE,
     SERVICE_VOLUME_SET,
+    STATE_IDLE,
+    STATE_PLAYING,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_IDLE, STATE_PLAYING
 from homeassistant.core import HomeAssistant
 
 from custom_components.rtsp_announcer.const import (
@@ -34,6 +36,7 @@ from .common import (
     add_entry,
     ffmpeg_children,
     make_tone,
+    state_of,
     wait_available,
     wait_for_state,
     wait_unavailable,
@@ -81,7 +84,7 @@ async def test_silence_then_tone_over_tcp(
         )
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)
-        assert hass.states.get(ENTITY).state == STATE_IDLE
+        assert state_of(hass, ENTITY).state == STATE_IDLE
         session = await receiver.wait_for_session(1, timeout=10)
 
         # The stream flows continuously in real time while nothing is said.
@@ -95,7 +98,7 @@ async def test_silence_then_tone_over_tcp(
         before = receiver.total_samples
         await play(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
-        assert hass.states.get(ENTITY).attributes["media_title"] == str(tone)
+        assert state_of(hass, ENTITY).attributes["media_title"] == str(tone)
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_IDLE, 5)
         await receiver.wait_for_samples(receiver.total_samples + RATE // 2, timeout=5)
         heard = receiver.samples()[before:]
@@ -147,7 +150,7 @@ async def test_server_going_away_and_coming_back(hass: HomeAssistant) -> None:
         await receiver.stop()
         await wait_unavailable(hass, ENTITY, timeout=2)
         await asyncio.sleep(1.0)
-        assert hass.states.get(ENTITY).state == "unavailable"
+        assert state_of(hass, ENTITY).state == "unavailable"
 
         await receiver.start()
         await wait_available(hass, ENTITY, timeout=15)
@@ -194,7 +197,7 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             {ATTR_ENTITY_ID: ENTITY, "volume_level": 0.5},
             blocking=True,
         )
-        assert hass.states.get(ENTITY).attributes["volume_level"] == 0.5
+        assert state_of(hass, ENTITY).attributes["volume_level"] == 0.5
         await play(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
         await asyncio.sleep(0.8)
@@ -205,7 +208,7 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             {ATTR_ENTITY_ID: ENTITY, "is_volume_muted": True},
             blocking=True,
         )
-        assert hass.states.get(ENTITY).attributes["is_volume_muted"] is True
+        assert state_of(hass, ENTITY).attributes["is_volume_muted"] is True
         await asyncio.sleep(0.8)
         muted = receiver.samples()[-RATE // 2 :]
         # Half volume is a quarter of the amplitude (squared curve): about -12 dB
