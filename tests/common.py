@@ -17,12 +17,20 @@ from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 POLL = 0.02
 
 
+# Only the integration's ffmpeg processes use these; the test servers do not.
+_OWN_FLAGS = {"-progress", "-protocol_whitelist"}
+
+
 def ffmpeg_children() -> list[psutil.Process]:
-    """ffmpeg processes of this test process that are still alive."""
+    """The integration's ffmpeg processes (publishers, decoders) still alive."""
     alive = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.name() == "ffmpeg" and child.status() != psutil.STATUS_ZOMBIE:
+            if (
+                child.name() == "ffmpeg"
+                and child.status() != psutil.STATUS_ZOMBIE
+                and _OWN_FLAGS & set(child.cmdline())
+            ):
                 alive.append(child)
         except psutil.NoSuchProcess:
             continue
