@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from homeassistant.core import Event, HomeAssistant
+from numpy.typing import NDArray
 
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
@@ -22,7 +23,7 @@ WINDOW_MS = 20
 SPEECH_DBFS = -45.0
 
 
-def speech_spans(samples: np.ndarray, rate: int = RATE) -> list[tuple[float, float]]:
+def speech_spans(samples: NDArray[np.int16], rate: int = RATE) -> list[tuple[float, float]]:
     """(start, end) seconds of stretches louder than the silence padding.
 
     Gaps shorter than 300 ms (pauses between words) are bridged.
