@@ -60,10 +60,10 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
 
     @property
     def state(self) -> MediaPlayerState:
-        """Playing while audio other than silence is written."""
+        """Playing from the first sample of audio until the queue runs dry."""
         return (
             MediaPlayerState.PLAYING
-            if self._stream.queue.playing
+            if self._stream.queue.active
             else MediaPlayerState.IDLE
         )
 
@@ -82,7 +82,7 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
         """Title of what plays."""
         current = self._stream.queue.current
         return (
-            None if current is None or not self._stream.queue.playing else current.title
+            None if current is None or not self._stream.queue.active else current.title
         )
 
     async def async_play_media(

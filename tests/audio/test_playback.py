@@ -236,3 +236,25 @@ async def test_listener_errors_are_contained(caplog: pytest.LogCaptureFixture) -
     assert queue.read(FRAME) == pcm(1, FRAME)
     assert item.state is ItemState.FINISHED
     assert "Playback listener failed" in caplog.text
+
+
+async def test_active_spans_back_to_back_items() -> None:
+    seen: list[bool] = []
+    queue: PlaybackQueue
+
+    def listener(_item: PlaybackItem) -> None:
+        seen.append(queue.active)
+
+    queue = PlaybackQueue(on_change=listener)
+    first = PlaybackItem(sample_rate=RATE)
+    second = PlaybackItem(sample_rate=RATE)
+    for item in (first, second):
+        queue.add(item)
+        await item.feed(pcm(1, FRAME))
+        item.end()
+    assert not queue.active
+    queue.read(FRAME)
+    queue.read(FRAME)
+    # started, finished (still active: the second is next), started, finished.
+    assert seen == [True, True, True, False]
+    assert not queue.active

@@ -160,6 +160,7 @@ class PlaybackQueue:
         self._current: PlaybackItem | None = None
         self._max_items = max_items
         self._on_change = on_change
+        self._active = False
         self.gain = 1.0
 
     @property
@@ -176,6 +177,15 @@ class PlaybackQueue:
     def playing(self) -> bool:
         """Whether audio other than silence is being written."""
         return self._current is not None and self._current.state is ItemState.PLAYING
+
+    @property
+    def active(self) -> bool:
+        """Whether audio plays: from an item's first frame until the queue is empty.
+
+        Items queued back to back count as one stretch of playing, so listeners
+        do not see a flicker to idle between them.
+        """
+        return self._active
 
     def __len__(self) -> int:
         """Items waiting, the current one included."""
@@ -230,6 +240,7 @@ class PlaybackQueue:
                 item = self._current = self._items.popleft()
             if item.done:
                 self._current = None
+                self._settle()
                 self._notify(item)
                 continue
             frame = item.take(nbytes)
@@ -243,6 +254,7 @@ class PlaybackQueue:
             if item.state is ItemState.QUEUED:
                 item.state = ItemState.PLAYING
                 item.started_at = asyncio.get_running_loop().time()
+                self._active = True
                 self._notify(item)
             item.samples_played += samples
             if item.exhausted:
@@ -254,7 +266,12 @@ class PlaybackQueue:
         if item.error is not None and state is ItemState.FINISHED:
             _LOGGER.debug("Item %s played partly: %s", item.id, item.error)
         item.close(state)
+        self._settle()
         self._notify(item)
+
+    def _settle(self) -> None:
+        if self._current is None and not self._items:
+            self._active = False
 
     def _notify(self, item: PlaybackItem) -> None:
         if self._on_change is None:
