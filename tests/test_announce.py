@@ -1,0 +1,200 @@
+"""The announce action's validation and the local voice entity, without a server.
+
+The stream points at a port nothing listens on, so it is unavailable: enough
+to check every error a caller can cause, and that nothing gets queued then.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+import voluptuous as vol
+from homeassistant.components import tts
+from homeassistant.components.tts import TextToSpeechEntity
+from homeassistant.components.tts.const import DATA_COMPONENT
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.rtsp_announcer.const import DOMAIN
+
+from .common import add_entry
+
+ENTITY = "media_player.hall"
+TTS_ENTITY = "tts.hall_local_voice"
+DEAD_URL = "rtsp://127.0.0.1:9/announce"
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
+    entry = add_entry(hass, DEAD_URL)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def call(hass: HomeAssistant, **data: Any) -> Any:
+    data.setdefault("entity_id", ENTITY)
+    return await hass.services.async_call(
+        DOMAIN, "announce", data, blocking=True, return_response=True
+    )
+
+
+def voice_entity_of(hass: HomeAssistant) -> TextToSpeechEntity:
+    entity = hass.data[DATA_COMPONENT].get_entity(TTS_ENTITY)
+    assert entity is not None
+    return entity
+
+
+def queue_length(entry: MockConfigEntry) -> int:
+    return len(entry.runtime_data.stream.queue)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({}, "nothing_to_announce"),
+        ({"message": "   "}, "nothing_to_announce"),
+        ({"message": "x" * 5001}, "message_too_long"),
+        ({"message": "hi", "language": "xx-YY"}, "unknown_language"),
+        ({"message": "hi", "options": {"voice": "no/such-voice"}}, "unknown_voice"),
+        ({"message": "hi", "options": {"rate": 5}}, "invalid_option"),
+        ({"message": "hi", "options": {"pitch": 500}}, "invalid_option"),
+        ({"message": "hi", "options": {"shout": True}}, "invalid_option"),
+        ({"media_id": "/etc/shadow"}, "media_not_allowed"),
+        ({"media_id": "media-source://tts/"}, "decode_failed"),
+    ],
+)
+async def test_bad_calls_are_refused_and_queue_nothing(
+    hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, wait=False, **data)
+    assert err.value.translation_key == key
+    assert queue_length(entry) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"message": "hi", "volume": 1.5},
+        {"message": "hi", "volume": "loud"},
+        {"message": "hi", "priority": "urgent"},
+        {"message": "hi", "tts_entity_id": "light.kitchen"},
+        {"message": ["not", "a", "string"]},
+        {"message": "hi", "options": "fast"},
+    ],
+)
+async def test_schema_refuses_wrong_types(
+    hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, Any]
+) -> None:
+    with pytest.raises(vol.Invalid):
+        await call(hass, **data)
+    assert queue_length(entry) == 0
+
+
+async def test_unavailable_stream(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, message="Hello")
+    assert err.value.translation_key == "stream_unavailable"
+    assert queue_length(entry) == 0
+    # Without waiting, the announcement is queued for when the stream returns.
+    response = await call(hass, message="Hello", wait=False)
+    assert response[ENTITY]["state"] == "queued"
+    assert queue_length(entry) == 1
+
+
+async def test_queue_limit(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    limit = entry.runtime_data.stream.queue.max_items
+    for _ in range(limit):
+        await call(hass, message="Hello", wait=False)
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, message="Hello", wait=False)
+    assert err.value.translation_key == "queue_full"
+    assert queue_length(entry) == limit
+
+
+async def test_targets_must_be_streams(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    hass.states.async_set("media_player.other", "idle")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entity_id="media_player.other", message="hi")
+    assert err.value.translation_key == "invalid_target"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entity_id=[], message="hi")
+    assert err.value.translation_key == "no_target"
+
+
+async def test_control_characters_are_cleaned(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    response = await call(hass, message="Door\x00 open\x07\ud800", wait=False)
+    item = entry.runtime_data.stream.queue.current or next(
+        iter(entry.runtime_data.stream.queue._items)
+    )
+    assert item.id == response[ENTITY]["announcement_id"]
+    assert item.title == "Door  open"
+
+
+async def test_local_voice_entity(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    state = hass.states.get(TTS_ENTITY)
+    assert state is not None
+    assert state.state != "unavailable"
+    voice_entity = voice_entity_of(hass)
+    languages = voice_entity.supported_languages
+    for code in ("en", "en-US", "de-DE", "zh", "zh-CN", "cmn"):
+        assert code in languages
+    assert voice_entity.default_language == "en"
+    voices = voice_entity.async_get_supported_voices("zh")
+    assert voices is not None
+    assert "sit/cmn" in [voice.voice_id for voice in voices]
+    assert voice_entity.async_get_supported_voices("xx") is None
+    assert set(voice_entity.supported_options or []) == {
+        "voice",
+        "rate",
+        "pitch",
+        "volume",
+        "gap",
+    }
+
+
+async def test_local_voice_renders_wav_for_any_consumer(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    voice_entity = voice_entity_of(hass)
+    extension, data = await voice_entity.async_get_tts_audio(
+        "Hello there.", "en-US", {}
+    )
+    assert extension == "wav"
+    assert data is not None
+    with wave.open(io.BytesIO(data)) as wav:
+        assert wav.getnchannels() == 1
+        assert wav.getsampwidth() == 2
+        assert wav.getframerate() == 22050
+        assert 0.5 < wav.getnframes() / 22050 < 2.0
+    # Through Home Assistant's TTS manager (cache, media source, Assist), which
+    # converts to its own default format.
+    media_id = tts.generate_media_source_id(
+        hass, "Hello there.", engine=TTS_ENTITY, language="en-US", cache=False
+    )
+    extension, data = await tts.async_get_media_source_audio(hass, media_id)
+    assert extension == "mp3"
+    assert len(data) > 1000
+
+
+@pytest.mark.parametrize(
+    ("language", "options"),
+    [("xx", {}), ("en", {"rate": 1}), ("en", {"voice": "nope"}), ("en", {"x": 1})],
+)
+async def test_local_voice_bad_requests(
+    hass: HomeAssistant, entry: MockConfigEntry, language: str, options: dict[str, Any]
+) -> None:
+    voice_entity = voice_entity_of(hass)
+    with pytest.raises(HomeAssistantError):
+        await voice_entity.async_get_tts_audio("Hello", language, options)
