@@ -6,18 +6,36 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
+from homeassistant.config_entries import ConfigEntry, ConfigFlow
+from homeassistant.const import Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.setup import async_setup_component
 from numpy.typing import NDArray
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
+    setup_test_component_platform,
+)
 
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
-from .common import add_entry, ffmpeg_children, wait_available, wait_for_state
+from .common import (
+    add_entry,
+    ffmpeg_children,
+    make_tone,
+    wait_available,
+    wait_for_state,
+)
 from .helpers.analysis import rms_dbfs, rms_windows, tone_segments
 from .helpers.rtsp import ListenReceiver
 
@@ -367,3 +385,55 @@ async def test_tts_speak_to_the_stream(
     assert hass.states.get(ENTITY).attributes["media_title"] == SHORT  # type: ignore[union-attr]
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert speech_spans(await heard_after(receiver, before))
+
+
+class ToneVoice(TextToSpeechEntity):
+    """Another TTS engine: it 'speaks' a 500 Hz tone as MP3, whatever the text."""
+
+    _attr_name = "Tone voice"
+    _attr_default_language = "en"
+
+    def __init__(self, audio: bytes) -> None:
+        self._attr_supported_languages = ["en"]
+        self._audio = audio
+        self.messages: list[str] = []
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        self.messages.append(message)
+        return "mp3", self._audio
+
+
+async def test_any_tts_entity_as_the_voice(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+) -> None:
+    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
+    voice = ToneVoice(mp3.read_bytes())
+    assert await async_setup_component(hass, "tts", {})
+
+    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
+        return True
+
+    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
+    mock_platform(hass, "test.config_flow")
+    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
+    other = MockConfigEntry(domain="test")
+    other.add_to_hass(hass)
+    with mock_config_flow("test", ConfigFlow):
+        assert await hass.config_entries.async_setup(other.entry_id)
+    entry = await start_stream(hass, receiver)
+    before = receiver.total_samples
+    response = await announce(
+        hass, message="Dinner is ready.", tts_entity_id="tts.tone_voice"
+    )
+    assert response[ENTITY]["state"] == "finished"
+    assert response[ENTITY]["duration"] == pytest.approx(1.0, abs=0.15)
+    assert voice.messages == ["Dinner is ready."]
+    heard = await heard_after(receiver, before)
+    segments = tone_segments(heard, RATE, 500, max_gap_ms=60)
+    assert segments
+    assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []

@@ -51,7 +51,7 @@ async def decode_to(
     piped = not isinstance(source, str)
     try:
         process = await asyncio.create_subprocess_exec(
-            *decoder_args(binary, "pipe:0" if piped else str(source), sample_rate),
+            *decoder_args(binary, None if piped else str(source), sample_rate),
             stdin=asyncio.subprocess.PIPE if piped else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

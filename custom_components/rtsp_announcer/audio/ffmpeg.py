@@ -70,8 +70,12 @@ def publisher_args(binary: str, settings: StreamSettings, input_spec: str) -> li
     ]
 
 
-def decoder_args(binary: str, source: str, sample_rate: int) -> list[str]:
-    """Return the argument list that decodes `source` to s16le mono on stdout."""
+def decoder_args(binary: str, source: str | None, sample_rate: int) -> list[str]:
+    """Return the argument list that decodes to s16le mono on stdout.
+
+    `source` is a path or URL; None reads encoded audio from stdin.
+    """
+    protocols = DECODE_PROTOCOLS if source is not None else "pipe"
     return [
         binary,
         "-hide_banner",
@@ -79,9 +83,9 @@ def decoder_args(binary: str, source: str, sample_rate: int) -> list[str]:
         "-loglevel",
         "error",
         "-protocol_whitelist",
-        DECODE_PROTOCOLS,
+        protocols,
         "-i",
-        source,
+        "pipe:0" if source is None else source,
         "-map",
         "0:a:0",
         "-vn",
