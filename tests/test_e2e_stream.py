@@ -14,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from homeassistant.components.media_player.const import DOMAIN as MP_DOMAIN
+from homeassistant.components.media_player.const import (
+    DOMAIN as MP_DOMAIN,
+)
+from homeassistant.components.media_player.const import (
+    SERVICE_PLAY_MEDIA,
+)
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     SERVICE_MEDIA_STOP,
-    SERVICE_PLAY_MEDIA,
     SERVICE_VOLUME_MUTE,
     SERVICE_VOLUME_SET,
     STATE_IDLE,
