@@ -152,7 +152,9 @@ async def test_english_message_is_heard(
     # Silence before and after the words, and as much speech as was returned.
     assert start > 0.05
     assert len(heard) / RATE - end > 0.3
-    assert end - start == pytest.approx(result["duration"], abs=0.35)
+    # The returned duration also counts espeak's pauses at both ends of the
+    # sentence, which are silent at the receiver.
+    assert result["duration"] - 0.6 < end - start < result["duration"] + 0.1
     await hass.async_block_till_done()
     assert [e.data["type"] for e in events] == ["started", "finished"]
     assert events[0].data["entity_id"] == ENTITY
@@ -171,7 +173,8 @@ async def test_chinese_message_is_heard(
     assert result["duration"] > 1.0
     spans = speech_spans(await heard_after(receiver, before))
     assert spans
-    assert spans[-1][1] - spans[0][0] == pytest.approx(result["duration"], abs=0.4)
+    heard_s = spans[-1][1] - spans[0][0]
+    assert result["duration"] - 0.6 < heard_s < result["duration"] + 0.1
 
 
 @pytest.mark.usefixtures("stream")
