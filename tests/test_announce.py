@@ -198,3 +198,18 @@ async def test_local_voice_bad_requests(
     voice_entity = voice_entity_of(hass)
     with pytest.raises(HomeAssistantError):
         await voice_entity.async_get_tts_audio("Hello", language, options)
+
+
+async def test_media_selector_values_and_empty_chime(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    # The UI's media selector sends a dict; an emptied chime field means the default.
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            media_id={"media_content_id": "/etc/shadow", "media_content_type": "music"},
+            wait=False,
+        )
+    assert err.value.translation_key == "media_not_allowed"
+    response = await call(hass, message="Hello", preannounce_media_id="", wait=False)
+    assert response[ENTITY]["state"] == "queued"

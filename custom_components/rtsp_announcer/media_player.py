@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components import media_source
-from homeassistant.components.media_player import MediaPlayerEntity
+from homeassistant.components.media_player import (
+    MediaPlayerDeviceClass,
+    MediaPlayerEntity,
+)
 from homeassistant.components.media_player.browse_media import BrowseMedia
 from homeassistant.components.media_player.const import (
     MediaPlayerEntityFeature,
@@ -18,6 +21,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .announce import AnnounceRequest
+from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
 
@@ -39,6 +43,7 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
 
     _attr_name = None
     _attr_translation_key = "stream"
+    _attr_device_class = MediaPlayerDeviceClass.SPEAKER
     _attr_media_content_type = MediaType.MUSIC
     _attr_supported_features = (
         MediaPlayerEntityFeature.PLAY_MEDIA
@@ -125,4 +130,8 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
                 ),
             )
         except BrowseError as err:
-            raise ServiceValidationError(str(err)) from err
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="browse_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err

@@ -40,16 +40,25 @@ from .const import (
     SERVICE_ANNOUNCE,
 )
 
+
+def media_id(value: Any) -> str | None:
+    """Accept a media id as text or as the media selector's dict; empty is none."""
+    if isinstance(value, dict):
+        value = value.get("media_content_id")
+    text = cv.string(value).strip() if value is not None else ""
+    return text or None
+
+
 ANNOUNCE_SCHEMA = vol.Schema(
     {
         **cv.TARGET_SERVICE_FIELDS,
         vol.Optional(ATTR_MESSAGE): cv.string,
-        vol.Optional(ATTR_MEDIA_ID): cv.string,
+        vol.Optional(ATTR_MEDIA_ID): media_id,
         vol.Optional(ATTR_TTS_ENTITY_ID): cv.entity_domain("tts"),
         vol.Optional(ATTR_LANGUAGE): cv.string,
         vol.Optional(ATTR_OPTIONS, default=dict): dict,
         vol.Optional(ATTR_PREANNOUNCE, default=True): cv.boolean,
-        vol.Optional(ATTR_PREANNOUNCE_MEDIA_ID): cv.string,
+        vol.Optional(ATTR_PREANNOUNCE_MEDIA_ID): media_id,
         vol.Optional(ATTR_VOLUME, default=1.0): vol.All(
             vol.Coerce(float), vol.Range(min=0.0, max=1.0)
         ),

@@ -12,7 +12,7 @@ from homeassistant.components.tts import (
     Voice,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .announce import SPEECH_OPTIONS, speech_error
@@ -20,6 +20,7 @@ from .audio.exceptions import AnnouncerError, UnknownLanguageError
 from .audio.models import BYTES_PER_SAMPLE
 from .audio.speech import DEFAULT_LANGUAGE
 from .audio.text import clean_text, normalize_text
+from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
 
@@ -100,8 +101,10 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         engine = self._speech.engine
         unknown = set(options) - set(SPEECH_OPTIONS)
         if unknown:
-            raise HomeAssistantError(
-                f"Unsupported options: {', '.join(sorted(unknown))}"
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_option",
+                translation_placeholders={"error": ", ".join(sorted(unknown))},
             )
         try:
             voice = await engine.resolve_voice(language, options.get("voice"))
