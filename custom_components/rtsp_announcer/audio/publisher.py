@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class FailureKind(StrEnum):
     NOT_FOUND = "ffmpeg_not_found"
     CONNECTION_REFUSED = "connection_refused"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     PATH_NOT_FOUND = "path_not_found"
     START_TIMEOUT = "start_timeout"
     STALLED = "stalled"
@@ -64,14 +66,27 @@ def _default_task_factory(
     return asyncio.get_running_loop().create_task(coro, name=name)
 
 
+# How ffmpeg reports an RTSP status it did not expect: "method ANNOUNCE failed:
+# 401 Unauthorized" from the RTSP layer, "Server returned 404 Not Found" when the
+# output cannot be opened. Only the status after these phrases counts: a bare
+# "401" also turns up in ports and in the socket's random directory name.
+_RTSP_STATUS = re.compile(r"(?:failed: |Server returned )(?P<status>\d{3})\b")
+_STATUS_KINDS = {
+    401: FailureKind.UNAUTHORIZED,
+    403: FailureKind.FORBIDDEN,
+    404: FailureKind.PATH_NOT_FOUND,
+}
+
+
 def classify(lines: list[str]) -> FailureKind:
     """Tell from ffmpeg's last lines why it gave up."""
-    text = "\n".join(lines[-10:])
-    if "401" in text or "Unauthorized" in text:
-        return FailureKind.UNAUTHORIZED
-    if "404" in text or "Not Found" in text:
-        return FailureKind.PATH_NOT_FOUND
-    if "Connection refused" in text:
+    recent = lines[-10:]
+    for line in reversed(recent):
+        for match in _RTSP_STATUS.finditer(line):
+            kind = _STATUS_KINDS.get(int(match["status"]))
+            if kind is not None:
+                return kind
+    if any("Connection refused" in line for line in recent):
         return FailureKind.CONNECTION_REFUSED
     return FailureKind.EXITED
 
@@ -109,13 +124,18 @@ class Publisher:
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
         self.restarts = 0
         self.failure = FailureKind.NONE
+        # Runs in a row that ended with `failure` without ever publishing: what
+        # tells a persistent refusal (a wrong password) from a passing one.
+        self.failure_streak = 0
         self.last_error: str | None = None
+        self.retry_delay: float | None = None
         self.next_retry: float | None = None
         self.published_at: float | None = None
         self.last_progress: float | None = None
         self.out_time_us = 0
         self._reported_down = False
         self._kill_reason: FailureKind | None = None
+        self._run_errors: list[str] = []
 
     @property
     def pid(self) -> int | None:
@@ -168,18 +188,27 @@ class Publisher:
         backoff = self._timing.backoff_initial
         while True:
             published: float | None = None
+            previous = self.failure
             try:
                 published = await self._run_once()
             except FfmpegNotFoundError as err:
                 self.failure = FailureKind.NOT_FOUND
                 self.last_error = str(err)
+            if published is not None:
+                self.failure_streak = 0
+            elif self.failure is previous and self.failure_streak:
+                self.failure_streak += 1
+            else:
+                self.failure_streak = 1
             if published is not None and (
                 loop.time() - published >= self._timing.stable_after
             ):
                 backoff = self._timing.backoff_initial
             self._report_down(backoff)
-            self._set_state(PublisherState.BACKOFF)
+            self.retry_delay = backoff
             self.next_retry = loop.time() + backoff
+            # Listeners see the failure, its streak and the retry time together.
+            self._set_state(PublisherState.BACKOFF)
             await asyncio.sleep(backoff)
             self.next_retry = None
             backoff = min(backoff * 2, self._timing.backoff_max)
@@ -213,6 +242,7 @@ class Publisher:
         self._set_state(PublisherState.STARTING)
         self._kill_reason = None
         self.last_progress = None
+        self._run_errors = []
         try:
             process = await asyncio.create_subprocess_exec(
                 *args,
@@ -257,9 +287,11 @@ class Publisher:
             self._process = None
         lines = list(self.stderr_tail)
         self.failure = self._kill_reason or classify(lines)
-        errors = [line for line in lines if "[error]" in line or "[fatal]" in line]
+        # The run's first error says why; the ones after it are consequences
+        # ("Error initializing output stream", "Conversion failed!").
+        errors = self._run_errors
         self.last_error = (
-            errors[-1] if errors else f"ffmpeg exited with code {process.returncode}"
+            errors[0] if errors else f"ffmpeg exited with code {process.returncode}"
         )
         return self.published_at
 
@@ -286,23 +318,32 @@ class Publisher:
             exited.cancel()
 
     async def _reap(self, process: asyncio.subprocess.Process) -> None:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                async with asyncio.timeout(self._timing.stop_timeout):
-                    await process.wait()
-            except TimeoutError:
+        try:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._timing.stop_timeout):
+                        await process.wait()
+        finally:
+            # Also when cancelled while waiting (Home Assistant cancels the
+            # supervisor on shutdown, then the entry stops it again): a stopped
+            # or stuck ffmpeg ignores SIGTERM, so it gets SIGKILL.
+            if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
-        # Shielded: even a cancelled stop must not leave a zombie behind.
-        await asyncio.shield(process.wait())
+            # Shielded: even a cancelled stop must not leave a zombie behind.
+            await asyncio.shield(process.wait())
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         url = self._settings.url
         while line := await stream.readline():
             text = redact_text(line.decode(errors="replace").rstrip(), url)
             self.stderr_tail.append(text)
+            if ("[error]" in text or "[fatal]" in text) and len(
+                self._run_errors
+            ) < STDERR_LINES:
+                self._run_errors.append(text)
             _LOGGER.debug("ffmpeg %s: %s", self._label, text)
 
     async def _read_progress(self, stream: asyncio.StreamReader) -> None:

@@ -1,4 +1,14 @@
-"""One stream: the clock, the PCM transport, the publisher and the queue together."""
+"""One stream: the clock, the PCM transport, the publisher and the queue together.
+
+What happens to audio when ffmpeg dies: the queue is only read while ffmpeg
+publishes (while it starts, and while it is down, the clock writes silence and
+queued announcements wait). The item that was playing when publishing stopped
+is played again from its start once ffmpeg publishes again: what was in flight
+(the transport's buffer, ffmpeg's encoder, the RTP session) is lost with the
+process, so resuming where the clock was would cut words out of the middle.
+Only the first `REPLAY_SECONDS` of an item are kept for this; a longer item
+(a long media file) resumes where it was instead.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +18,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .clock import Clock
-from .decoder import decode_into
+from .exceptions import TransportError
 from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettings
 from .pcm import volume_to_gain
-from .playback import DEFAULT_MAX_ITEMS, PlaybackItem, PlaybackQueue
+from .playback import DEFAULT_MAX_ITEMS, ItemState, PlaybackItem, PlaybackQueue
 from .publisher import Publisher, Supervision, TaskFactory
 from .transport import TransportSink, UnixSocketFeed
 from .url import redact_url
@@ -22,8 +32,102 @@ _LOGGER = logging.getLogger(__name__)
 # up after a stall, little enough that a hung ffmpeg cannot hoard audio.
 _MAX_CATCHUP_MS = 1000
 _KERNEL_BUFFER_MS = 40
+# How much of the playing item is kept to play it again after ffmpeg died.
+REPLAY_SECONDS = 60
 
 type StreamListener = Callable[[], None]
+
+
+class LiveSource:
+    """What the clock reads: the queue while ffmpeg publishes, silence otherwise.
+
+    It also keeps what the playing item has played so far, to play it again
+    from its start when publishing stops in the middle of it.
+    """
+
+    def __init__(
+        self,
+        queue: PlaybackQueue,
+        *,
+        is_live: Callable[[], bool],
+        max_replay_bytes: int,
+    ) -> None:
+        """Read `queue` whenever `is_live()` says ffmpeg publishes."""
+        self._queue = queue
+        self._is_live = is_live
+        self._max_replay = max_replay_bytes
+        self._item: PlaybackItem | None = None
+        self._played = bytearray()
+        self._overflow = False
+        self._replay = bytearray()
+        self.replays = 0
+
+    @property
+    def replay_pending_bytes(self) -> int:
+        """Bytes of an interrupted item still to be played again."""
+        return len(self._replay)
+
+    def read(self, samples: int) -> bytes | None:
+        """Return the next frame: a replayed one, the queue's, or None (silence)."""
+        if not self._is_live():
+            return None
+        if self._replay:
+            if self._replaying():
+                # Recorded in whole frames of this size, so none comes out short.
+                nbytes = samples * BYTES_PER_SAMPLE
+                again = bytes(self._replay[:nbytes])
+                del self._replay[:nbytes]
+                # Muting during the replay silences it like any other audio.
+                return again if self._queue.gain > 0 else None
+            self._replay.clear()
+        frame = self._queue.read(samples)
+        if frame is not None:
+            self._record(frame)
+        return frame
+
+    def lost(self) -> None:
+        """Publishing stopped: arm the replay of the item that was playing."""
+        item = self._queue.current
+        if (
+            item is None
+            or item is not self._item
+            or item.state is not ItemState.PLAYING
+        ):
+            return
+        if self._overflow:
+            _LOGGER.debug("Item %s is too long to replay; it resumes", item.id)
+            return
+        # The recording still starts at the item's start, so a second loss
+        # during a replay plays it from its start again too.
+        self._replay = bytearray(self._played)
+        self.replays += 1
+
+    def _replaying(self) -> bool:
+        item = self._queue.current
+        return item is not None and item is self._item and not item.done
+
+    def _record(self, frame: bytes) -> None:
+        # The frame belongs to the item that is current and playing after the
+        # read; an item whose last frame this was is no longer current.
+        item = self._queue.current
+        if item is None or item.state is not ItemState.PLAYING:
+            self._forget()
+            return
+        if item is not self._item:
+            self._forget()
+            self._item = item
+        if self._overflow:
+            return
+        if len(self._played) + len(frame) > self._max_replay:
+            self._overflow = True
+            self._played.clear()
+            return
+        self._played += frame
+
+    def _forget(self) -> None:
+        self._item = None
+        self._played.clear()
+        self._overflow = False
 
 
 class AudioStream:
@@ -49,12 +153,17 @@ class AudioStream:
             max_buffer_bytes=rate * buffer_ms // 1000 * BYTES_PER_SAMPLE
         )
         self.queue = PlaybackQueue(max_items=max_items, on_change=self._item_changed)
+        self.source = LiveSource(
+            self.queue,
+            is_live=lambda: self.available,
+            max_replay_bytes=rate * REPLAY_SECONDS * BYTES_PER_SAMPLE,
+        )
         self.clock = Clock(
             loop,
             sample_rate=rate,
             frame_ms=settings.frame_ms,
             lead_ms=settings.lead_ms,
-            source=self.queue,
+            source=self.source,
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,
         )
@@ -79,6 +188,11 @@ class AudioStream:
         """Whether ffmpeg is publishing."""
         return self.publisher is not None and self.publisher.publishing
 
+    @property
+    def transport(self) -> PcmTransport:
+        """How PCM really reaches ffmpeg (the socket may have fallen back)."""
+        return PcmTransport.PIPE if self.feed is None else PcmTransport.SOCKET
+
     async def wait_available(self) -> None:
         """Return once ffmpeg is publishing (use under a timeout)."""
         await self._publishing.wait()
@@ -86,7 +200,17 @@ class AudioStream:
     async def start(self) -> None:
         """Open the transport, start the clock and the publisher."""
         if self.feed is not None:
-            await self.feed.start()
+            try:
+                await self.feed.start()
+            except TransportError as err:
+                # ffmpeg's stdin works wherever ffmpeg runs at all: a stream
+                # fed through it beats no stream.
+                _LOGGER.warning(
+                    "Feeding ffmpeg for %s through its stdin instead: %s",
+                    self.label,
+                    err,
+                )
+                self.feed = None
         self.publisher = Publisher(
             self.settings,
             binary=self.binary,
@@ -145,31 +269,6 @@ class AudioStream:
             sample_rate=self.settings.sample_rate, title=title, gain=gain
         )
 
-    def play_media(
-        self,
-        source: str,
-        *,
-        title: str | None = None,
-        gain: float = 1.0,
-        interrupt: bool = False,
-    ) -> PlaybackItem:
-        """Decode `source` (a file path or URL) into a queued item.
-
-        Raises QueueFullError when the queue is at its limit.
-        """
-        item = self.new_item(title=title, gain=gain)
-        self.queue.add(item, interrupt=interrupt)
-        self.run_producer(
-            decode_into(
-                item,
-                source,
-                binary=self.binary,
-                sample_rate=self.settings.sample_rate,
-            ),
-            item,
-        )
-        return item
-
     def run_producer(self, coro: Coroutine[Any, Any, None], item: PlaybackItem) -> None:
         """Run a producer owned by the stream: cancelled when the stream stops."""
         task = asyncio.get_running_loop().create_task(coro, name=f"producer {item.id}")
@@ -190,6 +289,8 @@ class AudioStream:
         if state is PublisherState.PUBLISHING:
             self._publishing.set()
         else:
+            if self._publishing.is_set():
+                self.source.lost()
             self._publishing.clear()
         self._notify()
 

@@ -1,0 +1,349 @@
+"""Long fault runs of the audio core against real RTSP servers; prints figures.
+
+    .venv/bin/python -m benchmarks.faults kills [--kills 100]
+    .venv/bin/python -m benchmarks.faults outage [--seconds 60]
+    .venv/bin/python -m benchmarks.faults streams [--streams 20] [--minutes 2]
+    .venv/bin/python -m benchmarks.faults all [--quick]
+
+`kills`: SIGKILL the publishing ffmpeg at random moments, half of them in the
+middle of an announcement (a 3 s tone fed as PCM). Printed: time until the
+stream is seen down, until it publishes again and until the receiver gets audio
+again; that every announcement finished (none lost); the clock's drift. The
+supervisor's `stable_after` is 2 s here, so each kill meets the initial back-off
+as an isolated crash in the field does.
+
+`outage`: the RTSP server goes away for `--seconds`. Printed: the back-off
+delays and number of attempts, how soon the stream publishes once the server is
+back, and that an announcement queued during the outage is played.
+
+`streams`: `--streams` streams publish at once, each to its own ffmpeg listener,
+for `--minutes`, each playing a tone every few seconds. Printed: per-stream
+drift, underruns, late and dropped frames; event-loop lag p50/p99 (a 10 ms
+timer); CPU of this process and of all ffmpeg processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import numpy as np
+import psutil
+
+from custom_components.rtsp_announcer.audio.models import (
+    PublisherState,
+    StreamSettings,
+)
+from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
+from custom_components.rtsp_announcer.audio.publisher import Supervision
+from custom_components.rtsp_announcer.audio.stream import AudioStream
+from tests.helpers.rtsp import ListenReceiver, dies_with_parent, free_port
+
+RATE = 24000
+PROBE_PERIOD = 0.01
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
+    if not values:
+        return "n/a"
+    scaled = [v * scale for v in values]
+    return (
+        f"p50 {percentile(scaled, 50):.2f} {unit}, p95 {percentile(scaled, 95):.2f}"
+        f" {unit}, max {max(scaled):.2f} {unit} (n={len(values)})"
+    )
+
+
+def tone(seconds: float, freq: float = 440.0) -> bytes:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * freq * t) * 8000).astype("<i2").tobytes()
+
+
+async def play_tone(stream: AudioStream, seconds: float) -> PlaybackItem:
+    """Queue a tone as an announcement; its producer feeds it like speech."""
+    item = stream.new_item(title=f"tone {seconds:.1f} s")
+    stream.queue.add(item)
+    pcm = tone(seconds)
+
+    async def produce() -> None:
+        step = RATE // 2 * 2
+        for start in range(0, len(pcm), step):
+            if not await item.feed(pcm[start : start + step]):
+                return
+        item.end()
+
+    stream.run_producer(produce(), item)
+    return item
+
+
+async def until(
+    predicate: Callable[[], bool],
+    timeout: float,  # noqa: ASYNC109
+) -> float:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not predicate():
+        if loop.time() - start > timeout:
+            msg = f"condition not met within {timeout} s"
+            raise TimeoutError(msg)
+        await asyncio.sleep(0.005)
+    return loop.time() - start
+
+
+def new_session(receiver: ListenReceiver, seen: int) -> Callable[[], bool]:
+    return lambda: len(receiver.sessions) > seen
+
+
+def drift_ms(stream: AudioStream) -> float:
+    clock = stream.clock
+    return (clock.samples_produced - clock.due()) / RATE * 1000
+
+
+# --------------------------------------------------------------------------- kills
+
+
+async def kills(count: int, seed: int) -> None:
+    rng = random.Random(seed)  # noqa: S311 - reproducible kill moments
+    timing = Supervision(stable_after=2.0)
+    async with ListenReceiver(rate=RATE) as receiver:
+        stream = AudioStream(StreamSettings(url=receiver.url), supervision=timing)
+        await stream.start()
+        try:
+            async with asyncio.timeout(30):
+                await stream.wait_available()
+            publisher = stream.publisher
+            assert publisher is not None
+            down: list[float] = []
+            back: list[float] = []
+            heard: list[float] = []
+            items: list[PlaybackItem] = []
+            mid = 0
+            for n in range(count):
+                await asyncio.sleep(rng.uniform(2.2, 3.5))
+                if n % 2 == 0:
+                    items.append(await play_tone(stream, 3.0))
+                    await until(lambda: stream.queue.playing, 10)
+                    await asyncio.sleep(rng.uniform(0.1, 2.5))
+                mid += stream.queue.playing
+                pid = publisher.pid
+                assert pid is not None
+                restarted = new_session(receiver, len(receiver.sessions))
+                killed = time.monotonic()
+                os.kill(pid, signal.SIGKILL)
+                await until(lambda: not stream.available, 5)
+                down.append(time.monotonic() - killed)
+                await until(lambda: stream.available, 60)
+                back.append(time.monotonic() - killed)
+                await until(restarted, 10)
+                heard.append(receiver.sessions[-1].started_at - killed)
+                if (n + 1) % 10 == 0:
+                    print(f"  {n + 1} kills, back in {spread(back)}")
+            await asyncio.gather(*(item.wait() for item in items))
+            states = [item.state for item in items]
+            print(f"SIGKILL x{count} ({mid} during an announcement):")
+            print(f"  seen down after {spread(down, 'ms', 1000)}")
+            print(f"  publishing again after {spread(back)}")
+            print(f"  audio at the receiver again after {spread(heard)}")
+            print(
+                f"  announcements: {states.count(ItemState.FINISHED)}/{len(items)}"
+                f" finished, replays {stream.source.replays};"
+                f" restarts {publisher.restarts}; drift {drift_ms(stream):+.1f} ms,"
+                f" underruns {stream.clock.stats.underruns}"
+            )
+        finally:
+            await stream.stop()
+
+
+# --------------------------------------------------------------------------- outage
+
+
+async def outage(seconds: float) -> None:
+    port = free_port()
+    receiver = ListenReceiver(port, rate=RATE)
+    await receiver.start()
+    stream = AudioStream(StreamSettings(url=receiver.url))
+    delays: list[float] = []
+    attempts: list[float] = []
+
+    def on_change() -> None:
+        publisher = stream.publisher
+        if publisher is None:
+            return
+        if publisher.state is PublisherState.BACKOFF and publisher.retry_delay:
+            if len(delays) <= publisher.restarts:
+                delays.append(publisher.retry_delay)
+        elif publisher.state is PublisherState.STARTING:
+            attempts.append(time.monotonic())
+
+    stream.add_listener(on_change)
+    await stream.start()
+    try:
+        async with asyncio.timeout(30):
+            await stream.wait_available()
+        gone = time.monotonic()
+        await receiver.stop()
+        await until(lambda: not stream.available, 5)
+        print(
+            f"server gone: stream down after {(time.monotonic() - gone) * 1000:.0f} ms"
+        )
+        await asyncio.sleep(seconds / 2)
+        queued = await play_tone(stream, 1.0)
+        await asyncio.sleep(seconds / 2)
+        tries = len(attempts)
+        back = time.monotonic()
+        await receiver.start()
+        took = await until(lambda: stream.available, 60)
+        state = await asyncio.wait_for(queued.wait(), 30)
+        print(f"server gone for {seconds:.0f} s: {tries} attempts, back-off {delays}")
+        print(
+            f"server back: publishing {took:.2f} s later"
+            f" (listening after {receiver.ready_times[-1] - back:.2f} s);"
+            f" announcement queued during the outage: {state}"
+        )
+    finally:
+        await stream.stop()
+        await receiver.stop()
+
+
+# --------------------------------------------------------------------------- streams
+
+
+async def null_listener(url: str) -> asyncio.subprocess.Process:
+    """An ffmpeg RTSP listener that decodes and discards: a cheap server."""
+    return await asyncio.create_subprocess_exec(
+        *dies_with_parent(
+            [
+                "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "fatal",
+                "-rtsp_flags", "listen", "-listen_timeout", "60", "-i", url,
+                "-f", "null", "-",
+            ]
+        ),
+        stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def loop_lag(seconds: float) -> list[float]:
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    end = loop.time() + seconds
+    while loop.time() < end:
+        before = loop.time()
+        await asyncio.sleep(PROBE_PERIOD)
+        lags.append((loop.time() - before - PROBE_PERIOD) * 1000)
+    return lags
+
+
+def ffmpeg_cpu_seconds() -> float:
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.name() == "ffmpeg":
+                times = child.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+async def streams(count: int, minutes: float) -> None:
+    urls = [f"rtsp://127.0.0.1:{free_port()}/s{n}" for n in range(count)]
+    listeners = [await null_listener(url) for url in urls]
+    await asyncio.sleep(0.5)
+    all_streams = [AudioStream(StreamSettings(url=url)) for url in urls]
+    baseline = await loop_lag(5.0)
+    try:
+        for stream in all_streams:
+            await stream.start()
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(s.wait_available() for s in all_streams))
+        print(f"{count} streams publishing; running {minutes:g} min")
+        me = psutil.Process()
+        cpu_me = sum(me.cpu_times()[:2])
+        cpu_ff = ffmpeg_cpu_seconds()
+        wall = time.monotonic()
+
+        async def talk(stream: AudioStream) -> None:
+            while True:
+                await asyncio.sleep(random.uniform(2.0, 6.0))  # noqa: S311
+                item = await play_tone(stream, random.uniform(0.5, 2.0))  # noqa: S311
+                await item.wait()
+
+        talkers = [asyncio.create_task(talk(stream)) for stream in all_streams]
+        lags = await loop_lag(minutes * 60)
+        for task in talkers:
+            task.cancel()
+        await asyncio.gather(*talkers, return_exceptions=True)
+        wall = time.monotonic() - wall
+        me_cpu = (sum(me.cpu_times()[:2]) - cpu_me) / wall * 100
+        ff_cpu = (ffmpeg_cpu_seconds() - cpu_ff) / wall * 100
+        drifts = [drift_ms(s) for s in all_streams]
+        stats = [s.clock.stats for s in all_streams]
+        restarts = [s.publisher.restarts for s in all_streams if s.publisher]
+        print(
+            f"drift per stream: min {min(drifts):+.1f} ms, max {max(drifts):+.1f} ms"
+            f" (one frame = 20 ms)"
+        )
+        print(
+            f"underruns {sum(s.underruns for s in stats)},"
+            f" frames late>5ms {sum(s.frames_late for s in stats)}"
+            f" of {sum(s.frames_total for s in stats)},"
+            f" dropped {sum(s.frames_dropped for s in stats)},"
+            f" offline {sum(s.frames_offline for s in stats)},"
+            f" max tick lag {max(s.max_tick_lag for s in stats) * 1000:.1f} ms,"
+            f" publisher restarts {sum(restarts)}"
+        )
+        print(
+            f"loop lag p50 {percentile(lags, 50):.2f} ms, p99"
+            f" {percentile(lags, 99):.2f} ms, max {max(lags):.1f} ms (without streams:"
+            f" p50 {percentile(baseline, 50):.2f}, p99 {percentile(baseline, 99):.2f});"
+            f" mean {statistics.fmean(lags):.2f} ms"
+        )
+        print(
+            f"CPU: this process {me_cpu:.1f} % of one core,"
+            f" {count} publishers + {count} listeners {ff_cpu:.1f} %"
+        )
+    finally:
+        for stream in all_streams:
+            await stream.stop()
+        for listener in listeners:
+            with contextlib.suppress(ProcessLookupError):
+                listener.kill()
+            await listener.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("what", choices=["kills", "outage", "streams", "all"])
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--quick", action="store_true", help="10 kills, 10 s outage, 5 streams 20 s"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.kills, args.seconds, args.streams, args.minutes = 10, 10.0, 5, 1 / 3
+    runs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+        "kills": lambda: kills(args.kills, args.seed),
+        "outage": lambda: outage(args.seconds),
+        "streams": lambda: streams(args.streams, args.minutes),
+    }
+    for name, run in runs.items():
+        if args.what in {name, "all"}:
+            asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
