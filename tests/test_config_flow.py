@@ -12,12 +12,15 @@ from unittest.mock import AsyncMock, patch
 import pytest
 import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
+from custom_components.rtsp_announcer.audio.url import parse_rtsp_url
+from custom_components.rtsp_announcer.config_flow import url_with_credentials
 from custom_components.rtsp_announcer.const import (
     CONF_CODEC,
     CONF_FRAME_MS,
@@ -449,3 +452,129 @@ async def test_reconfigure_onto_another_entry_aborts(
     assert entry.data[CONF_URL] == f"rtsp://127.0.0.1:{port}/one"
     assert entry.unique_id == f"rtsp://127.0.0.1:{port}/one"
     assert mock_setup_entry.mock_calls == []
+
+
+def _reauth_entry(port: int, userinfo: str = "old:wrong@") -> MockConfigEntry:
+    url = f"rtsp://{userinfo}127.0.0.1:{port}/announce"
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Hall",
+        unique_id=f"rtsp://127.0.0.1:{port}/announce",
+        data={CONF_NAME: "Hall", CONF_URL: url},
+    )
+
+
+def _suggested(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(key): key.description["suggested_value"]
+        for key in _schema(result).schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+async def test_reauth_replaces_the_credentials(
+    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+) -> None:
+    entry = _reauth_entry(port)
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reauth_flow(hass)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {}
+    assert result["description_placeholders"] == {
+        "url": f"rtsp://***:***@127.0.0.1:{port}/announce",
+        "name": "Hall",
+    }
+    # The user name is offered again; the password never is.
+    assert _suggested(result) == {CONF_USERNAME: "old"}
+
+    result2 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: " admin ", CONF_PASSWORD: "p@ss:w/rd #1"}
+    )
+    await hass.async_block_till_done()
+
+    assert result2["type"] is FlowResultType.ABORT
+    assert result2["reason"] == "reauth_successful"
+    assert entry.data == {
+        CONF_NAME: "Hall",
+        CONF_URL: f"rtsp://admin:p%40ss%3Aw%2Frd%20%231@127.0.0.1:{port}/announce",
+    }
+    parsed = parse_rtsp_url(entry.data[CONF_URL])
+    assert (parsed.username, parsed.password) == ("admin", "p@ss:w/rd #1")
+    assert (parsed.host, parsed.port, parsed.path) == ("127.0.0.1", port, "/announce")
+    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/announce"
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reauth_of_a_url_without_credentials(
+    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+) -> None:
+    entry = _reauth_entry(port, userinfo="")
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reauth_flow(hass)
+    assert _suggested(result) == {}
+
+    result2 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "viewer", CONF_PASSWORD: ""}
+    )
+
+    assert result2["type"] is FlowResultType.ABORT
+    assert result2["reason"] == "reauth_successful"
+    # No password: the URL carries the user name alone.
+    assert entry.data[CONF_URL] == f"rtsp://viewer@127.0.0.1:{port}/announce"
+
+
+async def test_reauth_errors_then_recover(
+    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+) -> None:
+    entry = _reauth_entry(port)
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+
+    with patch(f"{FLOW}.asyncio.open_connection", side_effect=OSError(111, "refused")):
+        result2 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "first"}
+        )
+    assert result2["type"] is FlowResultType.FORM
+    assert result2["errors"] == {"base": "cannot_connect"}
+    assert _suggested(result2) == {CONF_USERNAME: "admin"}
+    assert "first" not in str(result2)
+
+    # A password so long that the URL is no longer valid.
+    result3 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "x" * 3000}
+    )
+    assert result3["type"] is FlowResultType.FORM
+    assert result3["errors"] == {"base": "invalid_url"}
+    assert entry.data[CONF_URL] == f"rtsp://old:wrong@127.0.0.1:{port}/announce"
+    assert mock_setup_entry.mock_calls == []
+
+    result4 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
+    )
+    assert result4["type"] is FlowResultType.ABORT
+    assert result4["reason"] == "reauth_successful"
+    assert entry.data[CONF_URL] == f"rtsp://admin:right@127.0.0.1:{port}/announce"
+
+
+@pytest.mark.parametrize(
+    ("url", "username", "password", "expected"),
+    [
+        ("rtsp://h/a", "u", "p", "rtsp://u:p@h/a"),
+        ("rtsp://old:pw@h:8554/a?x=1", "u", "p", "rtsp://u:p@h:8554/a?x=1"),
+        ("RTSPS://OLD@Host/a", "new", "", "rtsps://new@host/a"),
+        ("rtsp://[::1]:8554/a", "ü", "p w", "rtsp://%C3%BC:p%20w@[::1]:8554/a"),
+        ("rtsp://h/a", "a@b", "c/d?e#f", "rtsp://a%40b:c%2Fd%3Fe%23f@h/a"),
+    ],
+)
+def test_url_with_credentials(
+    url: str, username: str, password: str, expected: str
+) -> None:
+    rebuilt = url_with_credentials(url, username, password)
+    assert rebuilt == expected
+    parsed = parse_rtsp_url(rebuilt)
+    assert parsed.username == username
+    assert parsed.password == (password or None)

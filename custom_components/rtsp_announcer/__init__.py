@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import Announcer
-from .audio.exceptions import TransportError
-from .audio.models import Codec, PcmTransport, RtspTransport, StreamSettings
+from .audio.models import (
+    Codec,
+    PcmTransport,
+    PublisherState,
+    RtspTransport,
+    StreamSettings,
+)
+from .audio.publisher import FailureKind, Supervision
 from .audio.stream import AudioStream
+from .audio.url import redact_url
 from .const import (
     CONF_CODEC,
     CONF_FRAME_MS,
@@ -30,6 +39,7 @@ from .const import (
     DEFAULT_RTSP_TRANSPORT,
     DEFAULT_SAMPLE_RATE,
     DOMAIN,
+    LOGGER,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .services import async_setup_services
@@ -37,6 +47,23 @@ from .speech import async_acquire_speech, async_release_speech
 
 PLATFORMS: list[Platform] = [Platform.MEDIA_PLAYER, Platform.NOTIFY, Platform.TTS]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+# Timing of every stream's ffmpeg supervisor.
+SUPERVISION: Final = Supervision()
+# A refusal by the server this many attempts in a row is the user's to fix: a
+# single one may be a server that is starting or reloading its configuration.
+ISSUE_AFTER_FAILURES: Final = 3
+# Refusals that need the user, by the translation key of their repair issue.
+ISSUE_KEYS: Final = {
+    FailureKind.UNAUTHORIZED: "unauthorized",
+    FailureKind.FORBIDDEN: "forbidden",
+    FailureKind.PATH_NOT_FOUND: "path_not_found",
+}
+
+
+def issue_id(entry: RtspAnnouncerConfigEntry, key: str) -> str:
+    """The id of an entry's repair issue of one kind."""
+    return f"{entry.entry_id}_{key}"
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -76,33 +103,30 @@ async def async_setup_entry(
     stream = AudioStream(
         settings_from_entry(entry),
         binary=binary,
+        supervision=SUPERVISION,
         create_task=lambda coro, name: entry.async_create_background_task(
             hass, coro, name
         ),
     )
-    try:
-        await stream.start()
-    except TransportError as err:
-        await stream.stop()
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="transport_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+    # A socket that cannot be created falls back to ffmpeg's stdin inside.
+    await stream.start()
     speech = await async_acquire_speech(hass, entry.entry_id)
     announcer = Announcer(hass, stream, speech, entry.entry_id)
     stream.add_item_listener(announcer.item_changed)
     entry.runtime_data = RtspAnnouncerData(
         stream=stream, announcer=announcer, speech=speech
     )
+    health = _StreamHealth(hass, entry, stream)
+    entry.async_on_unload(stream.add_listener(health.update))
+    entry.async_on_unload(health.clear)
 
     async def _stop_stream(_event: Event) -> None:
         await stream.stop()
         await async_release_speech(hass, entry.entry_id)
 
-    entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop_stream)
-    )
+    # Not listen_once: its remover logs an error when called after the event,
+    # and the entry may be unloaded after Home Assistant has stopped.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_stream))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -123,6 +147,67 @@ async def _async_options_updated(
     hass: HomeAssistant, entry: RtspAnnouncerConfigEntry
 ) -> None:
     await hass.config_entries.async_reload(entry.entry_id)
+
+
+class _StreamHealth:
+    """Turns a publisher that the server keeps refusing into repair issues.
+
+    A wrong password also starts the entry's reauthentication, once per setup:
+    a user who dismissed it is not asked again on every retry.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: RtspAnnouncerConfigEntry,
+        stream: AudioStream,
+    ) -> None:
+        self._hass = hass
+        self._entry = entry
+        self._stream = stream
+        self._raised: set[str] = set()
+        self._reauth_started = False
+
+    @callback
+    def update(self) -> None:
+        """Raise or clear issues after a change of the stream."""
+        publisher = self._stream.publisher
+        if publisher is None or publisher.publishing:
+            self.clear()
+            return
+        key = ISSUE_KEYS.get(publisher.failure)
+        if (
+            key is None
+            or publisher.state is not PublisherState.BACKOFF
+            or publisher.failure_streak < ISSUE_AFTER_FAILURES
+        ):
+            return
+        entry = self._entry
+        if (issue := issue_id(entry, key)) not in self._raised:
+            self._raised.add(issue)
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                issue,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=key,
+                translation_placeholders={
+                    "name": entry.title,
+                    "url": redact_url(entry.data[CONF_URL]),
+                },
+            )
+        if publisher.failure is FailureKind.UNAUTHORIZED and not self._reauth_started:
+            self._reauth_started = True
+            LOGGER.debug("Asking for new credentials for %s", self._stream.label)
+            entry.async_start_reauth(self._hass)
+
+    @callback
+    def clear(self) -> None:
+        """Remove the issues raised: the stream publishes, or is unloaded."""
+        for issue in self._raised:
+            ir.async_delete_issue(self._hass, DOMAIN, issue)
+        self._raised.clear()
 
 
 async def _binary_runs(binary: str) -> bool:

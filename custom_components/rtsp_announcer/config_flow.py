@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 import voluptuous as vol
 from homeassistant.config_entries import (
@@ -14,6 +15,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -68,6 +70,39 @@ USER_SCHEMA: Final = vol.Schema(
     }
 )
 RECONFIGURE_SCHEMA: Final = vol.Schema({vol.Required(CONF_URL): _URL_SELECTOR})
+REAUTH_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_USERNAME): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
+        ),
+        vol.Required(CONF_PASSWORD): TextSelector(
+            TextSelectorConfig(
+                type=TextSelectorType.PASSWORD, autocomplete="current-password"
+            )
+        ),
+    }
+)
+
+
+def url_with_credentials(url: str, username: str, password: str) -> str:
+    """Return the URL with its credentials replaced.
+
+    Both are percent-encoded, so any character typed into the form ends up in
+    the user information and nowhere else in the URL.
+
+    Args:
+        url: A valid RTSP URL, with or without credentials.
+        username: The new user name.
+        password: The new password; empty gives a URL with the user name only.
+
+    Returns:
+        The URL with the new credentials.
+    """
+    scheme, _, rest = strip_credentials(url).partition("://")
+    userinfo = quote(username, safe="")
+    if password:
+        userinfo = f"{userinfo}:{quote(password, safe='')}"
+    return f"{scheme}://{userinfo}@{rest}"
 
 
 async def async_validate_url(url: str) -> dict[str, str]:
@@ -159,6 +194,41 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
                 RECONFIGURE_SCHEMA, user_input or entry.data
             ),
             errors=errors,
+        )
+
+    async def async_step_reauth(
+        self,
+        entry_data: Mapping[str, Any],
+    ) -> ConfigFlowResult:
+        """The RTSP server refuses the stream's credentials: ask for new ones."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the user name and password the RTSP server expects."""
+        entry = self._get_reauth_entry()
+        current = entry.data[CONF_URL]
+        errors: dict[str, str] = {}
+        suggested: dict[str, Any] = {}
+        if user_input is not None:
+            username = user_input[CONF_USERNAME].strip()
+            url = url_with_credentials(current, username, user_input[CONF_PASSWORD])
+            if not (errors := await async_validate_url(url)):
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_URL: url}
+                )
+            # The form has no URL field to put a URL error on.
+            errors = {"base": next(iter(errors.values()))}
+            suggested[CONF_USERNAME] = username
+        elif (username := parse_rtsp_url(current).username) is not None:
+            suggested[CONF_USERNAME] = username
+        # The password is never suggested: the form would send it to the browser.
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(REAUTH_SCHEMA, suggested),
+            errors=errors,
+            description_placeholders={"url": redact_url(current)},
         )
 
 

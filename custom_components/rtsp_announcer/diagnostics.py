@@ -1,0 +1,164 @@
+"""Diagnostics of a stream: its ffmpeg, clock, queue and the shared speech engine.
+
+The URL keeps its host, port and path, which is what a bug report needs, and
+loses its credentials; ffmpeg's stderr lines had them removed when read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Final
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .audio.playback import PlaybackItem
+from .audio.publisher import Publisher
+from .audio.stream import AudioStream
+from .audio.url import redact_text, redact_url
+from .const import CONF_URL, DOMAIN
+from .data import RtspAnnouncerConfigEntry
+from .speech import SharedSpeech
+
+# Keys that never appear in entry data today, redacted should they ever do.
+TO_REDACT: Final = {CONF_PASSWORD, CONF_USERNAME}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: RtspAnnouncerConfigEntry
+) -> dict[str, Any]:
+    """Return what explains the state of one stream."""
+    url = entry.data[CONF_URL]
+    data = dict(entry.data) | {CONF_URL: redact_url(url)}
+    result: dict[str, Any] = {
+        "entry": {
+            "title": entry.title,
+            "data": async_redact_data(data, TO_REDACT),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
+        },
+        "issues": sorted(
+            issue_id
+            for (domain, issue_id) in ir.async_get(hass).issues
+            if domain == DOMAIN and issue_id.startswith(f"{entry.entry_id}_")
+        ),
+    }
+    runtime = getattr(entry, "runtime_data", None)
+    if runtime is None:
+        return result
+    stream = runtime.stream
+    loop = hass.loop
+    result["stream"] = _stream(stream)
+    result["publisher"] = _publisher(stream.publisher, url, loop.time())
+    result["clock"] = _clock(stream, loop.time())
+    result["queue"] = _queue(stream)
+    result["speech"] = _speech(runtime.speech)
+    return result
+
+
+def _stream(stream: AudioStream) -> dict[str, Any]:
+    settings = stream.settings
+    return {
+        "available": stream.available,
+        "codec": settings.codec.value,
+        "pcm_transport": stream.transport.value,
+        "pcm_transport_configured": settings.pcm_transport.value,
+        "rtsp_transport": settings.rtsp_transport.value,
+        "sample_rate": settings.sample_rate,
+        "frame_ms": settings.frame_ms,
+        "lead_ms": settings.lead_ms,
+        "transport_connected": stream.sink.connected,
+        "transport_buffered_bytes": stream.sink.buffered_bytes,
+        "volume": stream.volume,
+        "muted": stream.muted,
+    }
+
+
+def _publisher(publisher: Publisher | None, url: str, now: float) -> dict[str, Any]:
+    if publisher is None:
+        return {"state": "not_started"}
+    return {
+        "state": publisher.state.value,
+        "pid": publisher.pid,
+        "restarts": publisher.restarts,
+        "failure": publisher.failure.value,
+        "failure_streak": publisher.failure_streak,
+        # Already redacted when read; again in case the URL was edited since.
+        "last_error": None
+        if publisher.last_error is None
+        else redact_text(publisher.last_error, url),
+        "retry_delay_s": publisher.retry_delay,
+        "next_retry_in_s": None
+        if publisher.next_retry is None
+        else round(max(publisher.next_retry - now, 0.0), 3),
+        "publishing_for_s": None
+        if publisher.published_at is None or not publisher.publishing
+        else round(now - publisher.published_at, 3),
+        "last_progress_s_ago": None
+        if publisher.last_progress is None
+        else round(now - publisher.last_progress, 3),
+        "out_time_ms": publisher.out_time_us // 1000,
+        "stderr_tail": [redact_text(line, url) for line in publisher.stderr_tail],
+    }
+
+
+def _clock(stream: AudioStream, now: float) -> dict[str, Any]:
+    clock = stream.clock
+    rate = stream.settings.sample_rate
+    stats = asdict(clock.stats)
+    stats["max_tick_lag_ms"] = round(stats.pop("max_tick_lag") * 1000, 3)
+    drift = clock.drift_samples(now) if clock.running else 0
+    lead = stream.settings.lead_samples
+    return {
+        "running": clock.running,
+        **stats,
+        "samples_produced": clock.samples_produced,
+        # Production trails the wall clock by up to one frame when on time.
+        "drift_samples": drift,
+        "drift_ms": round(drift * 1000 / rate, 3),
+        "lead_samples": lead,
+        "lead_ms": round(lead * 1000 / rate, 3),
+    }
+
+
+def _queue(stream: AudioStream) -> dict[str, Any]:
+    queue = stream.queue
+    current = queue.current
+    return {
+        "length": len(queue),
+        "max_items": queue.max_items,
+        "current": None if current is None else _item(current),
+        "replays": stream.source.replays,
+        "replay_pending_bytes": stream.source.replay_pending_bytes,
+    }
+
+
+def _item(item: PlaybackItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "state": item.state.value,
+        "title": item.title,
+        "played_s": round(item.duration, 3),
+        "buffered_bytes": item.buffered_bytes,
+        "error": None if item.error is None else str(item.error),
+    }
+
+
+def _speech(speech: SharedSpeech) -> dict[str, Any]:
+    engine = speech.engine
+    catalog = engine.catalog
+    cache = speech.cache
+    return {
+        "running": engine.running,
+        "native_rate": engine.native_rate,
+        "voices": None if catalog is None else len(catalog.voices),
+        "stats": asdict(engine.stats),
+        "cache": {
+            "entries": len(cache),
+            "bytes": cache.size_bytes,
+            "hits": cache.hits,
+            "misses": cache.misses,
+        },
+        "streams": len(speech.users),
+    }
