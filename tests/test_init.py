@@ -142,14 +142,20 @@ async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
     assert "ffmpeg" in entry.reason
 
 
-async def test_socket_failure_fails_setup(hass: HomeAssistant, tmp_path: Path) -> None:
+async def test_socket_failure_falls_back_to_the_pipe(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
     entry = make_entry(hass)
     with patch(
         "custom_components.rtsp_announcer.audio.transport.tempfile.mkdtemp",
         side_effect=OSError(28, "No space left on device"),
     ):
-        await hass.config_entries.async_setup(entry.entry_id)
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    stream = entry.runtime_data.stream
+    assert stream.feed is None
+    assert stream.transport is PcmTransport.PIPE
+    assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
 
 

@@ -98,6 +98,14 @@ def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
     )
 
 
+def voice_option(options: Mapping[str, Any]) -> str | None:
+    """The `voice` option, which must be text when given."""
+    voice = options.get("voice")
+    if voice is None or isinstance(voice, str):
+        return voice
+    raise InvalidOptionError(f"voice must be text, got {voice!r}")
+
+
 def speech_error(err: AnnouncerError) -> HomeAssistantError:
     """Map an audio-core error to the translated error a user sees."""
     if isinstance(err, UnknownLanguageError):
@@ -240,7 +248,7 @@ class Announcer:
                 volume=options.get("volume"),
                 gap=options.get("gap"),
             )
-            voice = await engine.resolve_voice(language, options.get("voice"))
+            voice = await engine.resolve_voice(language, voice_option(options))
         except AnnouncerError as err:
             raise speech_error(err) from err
         text = normalize_text(message, voice.language)

@@ -50,10 +50,10 @@ async def async_resolve_media_source(
 
     if media_id.startswith(_URL_SCHEMES):
         return async_process_play_media_url(hass, media_id), mime_type
-    if media_id.startswith("/") and await hass.async_add_executor_job(
-        _is_allowed_file, hass, media_id
+    if media_id.startswith("/") and (
+        path := await hass.async_add_executor_job(_allowed_file, hass, media_id)
     ):
-        return media_id, mime_type
+        return path, mime_type
     if media_id.startswith(("/api/", _LOCAL_MEDIA_PREFIX)):
         # A path Home Assistant serves itself: sign it and make it absolute.
         try:
@@ -79,12 +79,18 @@ async def _local_media_path(hass: HomeAssistant, url: str) -> str | None:
     base = hass.config.media_dirs.get(source_dir)
     if base is None:
         return None
-    path = str(Path(base, location))
-    if await hass.async_add_executor_job(_is_allowed_file, hass, path):
-        return path
-    return None
+    return await hass.async_add_executor_job(
+        _allowed_file, hass, str(Path(base, location))
+    )
 
 
-def _is_allowed_file(hass: HomeAssistant, path: str) -> bool:
-    """Whether `path` is a regular file Home Assistant may read (blocking)."""
-    return hass.config.is_allowed_path(path) and Path(path).is_file()
+def _allowed_file(hass: HomeAssistant, path: str) -> str | None:
+    """The resolved path of a regular file Home Assistant may read (blocking).
+
+    ffmpeg gets the resolved path, so a symlink swapped after the check
+    cannot redirect it.
+    """
+    if not hass.config.is_allowed_path(path):
+        return None
+    resolved = Path(path).resolve()
+    return str(resolved) if resolved.is_file() else None

@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .announce import SPEECH_OPTIONS, speech_error
+from .announce import SPEECH_OPTIONS, speech_error, voice_option
 from .audio.exceptions import AnnouncerError, UnknownLanguageError
 from .audio.models import BYTES_PER_SAMPLE
 from .audio.speech import DEFAULT_LANGUAGE
@@ -107,7 +107,7 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                 translation_placeholders={"error": ", ".join(sorted(unknown))},
             )
         try:
-            voice = await engine.resolve_voice(language, options.get("voice"))
+            voice = await engine.resolve_voice(language, voice_option(options))
             pcm = await engine.synthesize(
                 normalize_text(clean_text(message), voice.language),
                 voice=voice.identifier,

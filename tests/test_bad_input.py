@@ -1,0 +1,535 @@
+"""Bad input: malformed actions against a publishing stream, odd URLs in the flow.
+
+The announce action is fed a few hundred calls that hypothesis builds from a
+valid one by breaking at least one field (wrong types, unspeakable or huge
+messages, SSML-looking markup, unknown voices, languages and options, volumes
+out of range, unknown targets, forbidden media). Each must be refused with
+`vol.Invalid`, `ServiceValidationError` or `HomeAssistantError`, nothing may be
+queued, and the stream must go on publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+import psutil
+import pytest
+import voluptuous as vol
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.rtsp_announcer.audio.ffmpeg import publisher_args
+from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
+
+from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.rtsp import HOST, ListenReceiver
+
+ENTITY = "media_player.hall"
+RATE = 24000
+EXAMPLES = 300
+FIGURES = logging.getLogger("tests.figures")
+BASE: dict[str, Any] = {
+    "entity_id": ENTITY,
+    "message": "Hello.",
+    "preannounce": False,
+    "wait": False,
+}
+SSML = (
+    '<speak version="1.1"><prosody rate="x-slow">Hi</prosody>'
+    '<break time="3s"/><audio src="file:///etc/shadow"/></speak>'
+)
+
+
+def strategies() -> tuple[Any, Any]:
+    """Return (noise, mutation) strategies; hypothesis is imported here only.
+
+    The URL tests below run without hypothesis installed.
+    """
+    from hypothesis import strategies as st
+
+    # Characters that clean_text() removes or strip() drops: nothing to say.
+    unspeakable = st.characters(
+        codec=None,
+        categories=("Cc", "Cs", "Zs", "Zl", "Zp"),
+    )
+    any_text = st.text(st.characters(codec=None, categories=None), max_size=40)
+    container = st.one_of(
+        st.lists(st.integers(), min_size=1, max_size=3),
+        st.dictionaries(st.text(max_size=3), st.integers(), min_size=1, max_size=2),
+    )
+    not_a_string = st.one_of(st.none(), container)
+    bad_media = st.one_of(
+        st.sampled_from(
+            [
+                "/etc/shadow",
+                "../../etc/passwd",
+                "file:///etc/shadow",
+                "concat:/etc/shadow|/etc/passwd",
+                "pipe:0",
+                "/dev/zero",
+                "media-source://nothing_here/x",
+                "media-source://media_source/local/../../etc/shadow",
+                "ftp://example.com/a.mp3",
+                "rtsp://127.0.0.1:9/x",
+            ]
+        ),
+        # Anything that is neither a URL nor a path Home Assistant serves.
+        any_text.filter(
+            lambda t: t.strip() and not t.lstrip().startswith(("/", "h", "m"))
+        ),
+    )
+
+    def _mutation(
+        name: str, strategy: Any
+    ) -> Any:  # a strategy of (name, changes to BASE)
+        return st.tuples(st.just(name), strategy)
+
+    mutations = st.one_of(
+        _mutation("message type", st.fixed_dictionaries({"message": not_a_string})),
+        _mutation(
+            "unspeakable message",
+            st.fixed_dictionaries({"message": st.text(unspeakable, max_size=30)}),
+        ),
+        _mutation(
+            "huge message",
+            st.builds(
+                lambda size, tail: {"message": SSML + "a" * size + tail},
+                st.sampled_from([5000, 6000, 100_000, 1_000_000]),
+                any_text,
+            ),
+        ),
+        _mutation(
+            "unknown voice",
+            # Voices that are not text are in their own test below.
+            st.builds(lambda v: {"options": {"voice": f"zz-{v}"}}, any_text),
+        ),
+        _mutation(
+            "unknown language",
+            st.one_of(
+                st.builds(lambda v: {"language": f"zz-{v}"}, any_text),
+                st.fixed_dictionaries({"language": container}),
+            ),
+        ),
+        _mutation(
+            "unknown option",
+            st.builds(
+                lambda k, v: {"options": {f"x{k}": v}},
+                any_text,
+                st.one_of(st.integers(), any_text),
+            ),
+        ),
+        _mutation(
+            "option out of range",
+            st.builds(
+                lambda key, value: {"options": {key: value}},
+                st.sampled_from(["rate", "pitch", "volume", "gap"]),
+                st.one_of(
+                    st.integers(max_value=-1),
+                    st.integers(min_value=451),
+                    st.floats(allow_nan=True),
+                    st.booleans(),
+                    any_text,
+                    st.lists(st.integers(), min_size=1, max_size=2),
+                ),
+            ),
+        ),
+        _mutation(
+            "options type",
+            st.fixed_dictionaries(
+                {"options": st.one_of(st.integers(), any_text, st.lists(st.integers()))}
+            ),
+        ),
+        _mutation(
+            "volume",
+            st.fixed_dictionaries(
+                {
+                    "volume": st.one_of(
+                        st.floats(min_value=1.0, exclude_min=True),
+                        st.floats(max_value=0.0, exclude_max=True),
+                        st.just(float("nan")),
+                        st.sampled_from(["loud", "", "1.5", "-0.1"]),
+                        st.lists(st.floats(), min_size=1, max_size=2),
+                    )
+                }
+            ),
+        ),
+        _mutation(
+            "priority",
+            st.fixed_dictionaries(
+                {
+                    "priority": st.one_of(
+                        any_text.filter(lambda t: t not in {"normal", "high"}),
+                        st.integers(),
+                    )
+                }
+            ),
+        ),
+        _mutation(
+            "boolean",
+            st.builds(
+                lambda key, value: {key: value},
+                st.sampled_from(["wait", "preannounce"]),
+                st.one_of(
+                    st.sampled_from(["maybe", "2", "si", "", "truth"]),
+                    st.lists(st.booleans(), min_size=1),
+                ),
+            ),
+        ),
+        _mutation(
+            "unknown entity",
+            st.one_of(
+                st.builds(
+                    lambda s: {"entity_id": f"media_player.nope_{s}"}, st.uuids()
+                ),
+                st.just({"entity_id": "light.kitchen"}),
+                st.builds(lambda t: {"entity_id": f"not an id {t}"}, any_text),
+                st.builds(
+                    lambda t: {"entity_id": None, "device_id": t.hex}, st.uuids()
+                ),
+                st.just({"entity_id": []}),
+            ),
+        ),
+        _mutation(
+            "bad media",
+            st.builds(
+                lambda media, field, wrapped: {
+                    field: {"media_content_id": media} if wrapped else media,
+                    **(
+                        {"preannounce": True} if field == "preannounce_media_id" else {}
+                    ),
+                },
+                bad_media,
+                st.sampled_from(["media_id", "preannounce_media_id"]),
+                st.booleans(),
+            ),
+        ),
+        _mutation(
+            "tts entity",
+            st.fixed_dictionaries(
+                {
+                    "tts_entity_id": st.one_of(
+                        st.just("light.kitchen"),
+                        st.builds(lambda u: f"tts.nope_{u.hex}", st.uuids()),
+                        container,
+                    )
+                }
+            ),
+        ),
+        _mutation(
+            "extra field",
+            st.builds(lambda k: {f"x_{k}": 1}, any_text),
+        ),
+    )
+    # Fields that are fine on their own and ride along with a mutation.
+    noise = st.fixed_dictionaries(
+        {},
+        optional={
+            "message": st.sampled_from(
+                [SSML, "Hello \ud800 world", "<b>bold</b> &amp; &#0;", "\x00Hi\x1f"]
+            ),
+            "volume": st.floats(min_value=0.0, max_value=1.0),
+            "priority": st.sampled_from(["normal", "high"]),
+            "language": st.sampled_from(["en", "en-GB", "zh"]),
+        },
+    )
+    return noise, mutations
+
+
+def build_call(noise: dict[str, Any], mutations: list[tuple[str, Any]]) -> Any:
+    data = BASE | noise
+    for _, changes in mutations:
+        data |= changes
+    if data.get("entity_id") is None:
+        data.pop("entity_id")
+    return data
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    async with ListenReceiver(rate=RATE) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerator[Any]:
+    """A stream publishing to a real receiver; unloaded and checked afterwards."""
+    entry = add_entry(hass, receiver.url)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    yield entry.runtime_data.stream
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+class Tally:
+    """What became of each call: refused (by kind), accepted or crashed."""
+
+    def __init__(self, hass: HomeAssistant, stream: Any) -> None:
+        self._hass = hass
+        self._stream = stream
+        self.refused: collections.Counter[str] = collections.Counter()
+        self.kinds: collections.Counter[str] = collections.Counter()
+        self.accepted: list[Any] = []
+        self.crashed: list[tuple[Any, BaseException]] = []
+
+    @property
+    def tried(self) -> int:
+        return self.refused.total() + len(self.accepted) + len(self.crashed)
+
+    async def call(self, data: Any) -> BaseException | None:
+        """Make one call; return what it raised if that was not a refusal."""
+        try:
+            await self._hass.services.async_call(
+                DOMAIN, "announce", data, blocking=True
+            )
+        except (vol.Invalid, HomeAssistantError) as err:
+            name = type(err).__name__
+            key = getattr(err, "translation_key", None)
+            self.refused[name] += 1
+            self.kinds[f"{name}:{key}" if key else name] += 1
+        except Exception as err:  # noqa: BLE001 - what the test is looking for
+            self.crashed.append((data, err))
+            return err
+        else:
+            self.accepted.append(data)
+        # Whatever happened, nothing may wait in the queue.
+        if len(self._stream.queue):
+            self.accepted.append(("queued", data))
+            self._stream.stop_playback()
+        return None
+
+
+async def test_malformed_announcements_are_refused(
+    hass: HomeAssistant, receiver: ListenReceiver, stream: Any
+) -> None:
+    written = stream.clock.stats.frames_written
+    loop = asyncio.get_running_loop()
+    tally = Tally(hass, stream)
+
+    hypothesis = pytest.importorskip("hypothesis")
+    noise_strategy, mutation_strategy = strategies()
+
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(
+        noise=noise_strategy,
+        mutations=hypothesis.strategies.lists(
+            mutation_strategy, min_size=1, max_size=2
+        ),
+    )
+    def property_holds(noise: dict[str, Any], mutations: list[Any]) -> None:
+        data = build_call(noise, mutations)
+        accepted = len(tally.accepted)
+        future = asyncio.run_coroutine_threadsafe(tally.call(data), loop)
+        crash = future.result(timeout=60)
+        assert crash is None, (repr(crash), data)
+        assert len(tally.accepted) == accepted, data
+
+    # Hypothesis drives the calls from a worker thread while the event loop
+    # runs the stream; each call itself runs on the loop.
+    await hass.async_add_executor_job(property_holds)
+
+    FIGURES.info(
+        f"bad announce calls: {tally.tried} tried, {tally.refused.total()} refused"
+        f" ({dict(tally.refused)}), {len(tally.accepted)} accepted,"
+        f" {len(tally.crashed)} crashed; by kind {dict(tally.kinds.most_common())}"
+    )
+    assert tally.crashed == []
+    assert tally.accepted == []
+    assert tally.tried >= EXAMPLES * 0.9
+    # The stream did not notice.
+    assert stream.available
+    assert stream.clock.running
+    assert stream.clock.stats.errors == 0
+    assert stream.publisher.restarts == 0
+    await receiver.wait_for_samples(receiver.total_samples + RATE, timeout=5)
+    assert stream.clock.stats.frames_written > written
+    response = await hass.services.async_call(
+        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
+    )
+    assert response is not None
+    result = response[ENTITY]
+    assert isinstance(result, dict)
+    assert result["state"] == "finished"
+
+
+@pytest.mark.parametrize("voice", [0, True, [1], {"a": 1}])
+async def test_a_voice_that_is_not_text_is_refused(
+    hass: HomeAssistant, stream: Any, voice: object
+) -> None:
+    tally = Tally(hass, stream)
+    crash = await tally.call(BASE | {"options": {"voice": voice}})
+    if crash is not None:
+        raise crash
+    assert tally.kinds == {"ServiceValidationError:invalid_option": 1}
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+@pytest.fixture
+def mock_setup_entry() -> Any:
+    with patch(
+        "custom_components.rtsp_announcer.async_setup_entry",
+        new_callable=AsyncMock,
+        return_value=True,
+    ) as mock:
+        yield mock
+
+
+@pytest.fixture
+async def port(socket_enabled: None) -> AsyncGenerator[int]:
+    """A TCP server on 127.0.0.1 for the flow's connection probe."""
+
+    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, HOST, 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("url", "outcome"),
+    [
+        ("rtsp://{host}:{port}/a b", "invalid_url"),
+        ("rtsp://{host}:{port}/a\tb", "invalid_url"),
+        ("rtsp://{host}:{port}/a\nb", "invalid_url"),
+        ("rtsp://{host}:{port}/a\x00b", "invalid_url"),
+        ("http://{host}:{port}/announce", "invalid_url"),
+        ("file:///etc/shadow", "invalid_url"),
+        ("rtmp://{host}:{port}/live", "invalid_url"),
+        ("tcp://{host}:{port}", "invalid_url"),
+        ("rtsp://$(touch /tmp/x):{port}/a", "invalid_url"),
+        ("rtsp://`id`:{port}/a", "invalid_url"),
+        ("rtsp://a;b:{port}/a", "invalid_url"),
+        ("rtsp://{host}:{port};rm -rf /", "invalid_url"),
+        ("rtsp://[::1:{port}/a", "invalid_url"),
+        ("rtsp://[zz::1]:{port}/a", "invalid_url"),
+        ("rtsp://{host}:{port}/" + "a" * 3000, "invalid_url"),
+        ("rtsp://{host}:-1/a", "invalid_url"),
+        ("-i /etc/shadow", "invalid_url"),
+        # Accepted, and harmless: ffmpeg gets them as one argument.
+        ("rtsp://{host}:{port}/a;touch${{IFS}}/tmp/pwned", "create_entry"),
+        ("rtsp://{host}:{port}/$(id)/`id`", "create_entry"),
+        ("rtsp://u:p;$(id)@{host}:{port}/a", "create_entry"),
+        ("rtsp://{host}:{port}/a?x=1&y=|ls", "create_entry"),
+        ("rtsp://{host}:{port}/" + "a" * 1900, "create_entry"),
+    ],
+)
+async def test_odd_urls_in_the_config_flow(
+    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock, url: str, outcome: str
+) -> None:
+    url = url.format(host=HOST, port=port)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: "Hall", CONF_URL: url}
+    )
+    if outcome == "create_entry":
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_URL] == url.strip()
+    else:
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_URL: outcome}
+
+
+async def test_an_ipv6_url_is_probed_and_kept(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    probed: list[tuple[str, int]] = []
+
+    async def open_connection(host: str, port: int) -> tuple[object, AsyncMock]:
+        probed.append((host, port))
+        return object(), AsyncMock(close=lambda: None)
+
+    url = "rtsp://user:pw@[::1]:8554/announce"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    with patch(
+        "custom_components.rtsp_announcer.config_flow.asyncio.open_connection",
+        open_connection,
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_NAME: "Hall", CONF_URL: url}
+        )
+    assert probed == [("::1", 8554)]
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == url
+    assert result["result"].unique_id == "rtsp://[::1]:8554/announce"
+
+
+@pytest.fixture
+async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
+    """A TCP server that accepts and never answers: ffmpeg waits, visible."""
+    held: list[asyncio.StreamWriter] = []
+
+    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(on_connect, HOST, 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/a;touch${IFS}{marker}",
+        "/$(touch${IFS}{marker})",
+        "/`touch {marker}`",
+        "/a|touch {marker}",
+        "/a&&touch {marker} #",
+    ],
+)
+async def test_shell_syntax_in_the_url_is_never_run(
+    hass: HomeAssistant, tmp_path: Path, silent_port: int, path: str
+) -> None:
+    marker = tmp_path / "ran"
+    url = f"rtsp://{HOST}:{silent_port}" + path.replace("{marker}", str(marker))
+    argv = publisher_args("ffmpeg", StreamSettings(url=url), "pipe:0")
+    assert argv[-1] == url
+    entry = add_entry(hass, url)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    publisher = entry.runtime_data.stream.publisher
+    await until_attempts(lambda: publisher.pid is not None)
+    # The running ffmpeg got the URL as one argument, from no shell.
+    process = psutil.Process(publisher.pid)
+    assert process.cmdline()[-1] == url
+    assert process.name() == "ffmpeg"
+    parent = process.parent()
+    assert parent is not None
+    assert parent.pid == psutil.Process().pid
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert not marker.exists()
+    assert ffmpeg_children() == []
+
+
+async def until_attempts(predicate: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    msg = "ffmpeg never tried"
+    raise TimeoutError(msg)

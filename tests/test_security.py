@@ -1,0 +1,204 @@
+"""Security: credentials stay secret, the PCM socket is private, files stay closed.
+
+The password of the stream's URL must not show up anywhere a user or a bug
+report can see it: the log (at DEBUG, ffmpeg's stderr included), diagnostics,
+entity attributes, the device, repair issues and the reauthentication form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import stat
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.rtsp_announcer import diagnostics
+from custom_components.rtsp_announcer.audio.publisher import FailureKind
+from custom_components.rtsp_announcer.const import DOMAIN
+
+from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.rtsp import HOST, ListenReceiver
+from .test_faults import StatusServer, issues_of, reauth_flows, until
+
+ENTITY = "media_player.hall"
+RATE = 24000
+USER = "announcer"
+PASSWORD = "S3cr3tP4ss"  # noqa: S105 - the secret that must never be shown
+# Every form in which a program could print the password.
+FORMS = (
+    PASSWORD,
+    quote(PASSWORD, safe=""),
+    base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
+)
+
+
+def leaks(text: str) -> list[str]:
+    return [form for form in FORMS if form in text]
+
+
+def everything_visible(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """The states, device and issues of the entry, as one text."""
+    parts: list[Any] = [
+        state.as_dict()
+        for state in hass.states.async_all()
+        if state.entity_id.endswith(("hall", "hall_local_voice", "hall_speaker"))
+    ]
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert device is not None
+    parts.append(device.dict_repr)
+    parts.extend(
+        {"key": issue.translation_key, "placeholders": issue.translation_placeholders}
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN
+    )
+    parts.extend(
+        flow.get("description_placeholders")
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    )
+    return json.dumps(parts, default=str)
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Capture everything, the integration's loggers at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("custom_components.rtsp_announcer").setLevel(logging.DEBUG)
+    return caplog
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    async with ListenReceiver(rate=RATE) as receiver:
+        yield receiver
+
+
+async def test_password_never_shown_while_publishing_and_failing(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    url = receiver.url.replace("rtsp://", f"rtsp://{USER}:{PASSWORD}@")
+    entry = add_entry(hass, url)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    stream = entry.runtime_data.stream
+    publisher = stream.publisher
+    # ffmpeg did print the URL (that is what is redacted).
+    assert any("***:***@" in line for line in publisher.stderr_tail)
+
+    # A failure: the server goes away, ffmpeg complains and is restarted.
+    await receiver.stop()
+    await until(lambda: publisher.failure is not FailureKind.NONE, 5, "a failure")
+    assert publisher.last_error is not None
+    await receiver.start()
+    await wait_available(hass, ENTITY, timeout=15)
+
+    diag = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+    assert "***:***@" in json.dumps(diag)
+    assert leaks(json.dumps(diag)) == []
+    assert leaks(everything_visible(hass, entry)) == []
+    assert "ffmpeg rtsp://***:***@" in debug_logs.text
+    assert leaks(debug_logs.text) == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_password_never_shown_when_refused(
+    hass: HomeAssistant, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    server = StatusServer("401 Unauthorized", options_too=True)
+    await server.start()
+    try:
+        entry = add_entry(hass, server.url(f"{USER}:{PASSWORD}@"))
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await until(lambda: bool(reauth_flows(hass)), 15, "the reauth flow")
+        assert issues_of(hass)
+        diag = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+        assert diag["publisher"]["failure"] == "unauthorized"
+        assert "401" in diag["publisher"]["last_error"]
+        assert leaks(json.dumps(diag)) == []
+        visible = everything_visible(hass, entry)
+        assert f"rtsp://***:***@{HOST}:{server.port}/announce" in visible
+        assert leaks(visible) == []
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await server.stop()
+    assert leaks(debug_logs.text) == []
+    assert ffmpeg_children() == []
+
+
+async def test_the_pcm_socket_is_private(hass: HomeAssistant) -> None:
+    entry = add_entry(hass, f"rtsp://{USER}:{PASSWORD}@{HOST}:9/announce")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    feed = entry.runtime_data.stream.feed
+    assert feed is not None
+    path = feed.path
+    directory = path.parent.stat()
+    # No other local user can connect and inject audio into the stream.
+    assert stat.S_IMODE(directory.st_mode) == 0o700
+    assert directory.st_uid == os.getuid()
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert leaks(str(path)) == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert not path.parent.exists()
+
+
+@pytest.fixture
+def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "escape.wav").symlink_to("/etc/shadow")
+    hass.config.allowlist_external_dirs = {str(media)}
+    return media
+
+
+@pytest.mark.parametrize(
+    "media_id",
+    [
+        "/etc/shadow",
+        "{media}/../../../../etc/shadow",
+        "{media}/escape.wav",
+        "../../etc/shadow",
+        "file:///etc/shadow",
+        "/proc/self/environ",
+        "concat:/etc/shadow",
+        "subfile,,start,0,end,0,,:/etc/shadow",
+        "media-source://media_source/local/../../etc/shadow",
+    ],
+)
+@pytest.mark.parametrize("field", ["media_id", "preannounce_media_id"])
+async def test_files_outside_the_allowlist_are_refused(
+    hass: HomeAssistant, media_dir: Path, media_id: str, field: str
+) -> None:
+    entry = add_entry(hass, f"rtsp://{HOST}:9/announce")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    data = {
+        "entity_id": ENTITY,
+        "message": "Hello.",
+        "preannounce": True,
+        # Queued for later: what is checked is the plan, not the stream.
+        "wait": False,
+        field: media_id.format(media=media_dir),
+    }
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "announce", data, blocking=True)
+    assert err.value.translation_key in {"media_not_allowed", "decode_failed"}
+    assert len(entry.runtime_data.stream.queue) == 0
+    await asyncio.sleep(0)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
