@@ -258,3 +258,23 @@ async def test_active_spans_back_to_back_items() -> None:
     # started, finished (still active: the second is next), started, finished.
     assert seen == [True, True, True, False]
     assert not queue.active
+
+
+async def test_only_the_head_of_the_queue_is_produced() -> None:
+    queue = PlaybackQueue()
+    items = [PlaybackItem(sample_rate=RATE) for _ in range(4)]
+    for item in items:
+        queue.add(item)
+    wanted = [item._wanted.is_set() for item in items]
+    assert wanted == [True, True, False, False]
+    await items[0].feed(pcm(1, FRAME))
+    items[0].end()
+    queue.read(FRAME)  # the first item plays its only frame and finishes
+    assert [item._wanted.is_set() for item in items] == [True, True, True, False]
+    # An interrupting item is wanted at once; a closed one releases its producer.
+    urgent = PlaybackItem(sample_rate=RATE)
+    queue.add(urgent, interrupt=True)
+    assert urgent._wanted.is_set()
+    queue.remove(items[3])
+    assert items[3]._wanted.is_set()
+    assert items[3].done

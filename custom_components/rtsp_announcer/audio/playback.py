@@ -23,6 +23,9 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MAX_ITEMS = 50
 DEFAULT_BUFFER_SECONDS = 5.0
+# Items produced ahead: the one playing and the next. Producing further ahead
+# only costs processes and memory (a full queue would run 50 decoders at once).
+PRODUCE_AHEAD = 2
 
 
 class ItemState(StrEnum):
@@ -70,6 +73,7 @@ class PlaybackItem:
         self._ended = False
         self._room = asyncio.Event()
         self._room.set()
+        self._wanted = asyncio.Event()
         self._done: asyncio.Future[ItemState] = loop.create_future()
 
     @property
@@ -109,6 +113,14 @@ class PlaybackItem:
         else:
             self._ended = True
 
+    def want(self) -> None:
+        """Let the producer start: the item is about to play."""
+        self._wanted.set()
+
+    async def wait_wanted(self) -> None:
+        """Wait until the item is near the head of its queue (or closed)."""
+        await self._wanted.wait()
+
     def close(self, state: ItemState) -> None:
         """Put the item in a final state and wake whoever waits on it."""
         if self.done:
@@ -116,6 +128,7 @@ class PlaybackItem:
         self.state = state
         self._buffer.clear()
         self._room.set()
+        self._wanted.set()
         if not self._done.done():
             self._done.set_result(state)
 
@@ -202,6 +215,7 @@ class PlaybackQueue:
                 self._finish(current, ItemState.INTERRUPTED)
         else:
             self._items.append(item)
+        self._promote()
 
     def stop(self) -> None:
         """End what plays and drop everything queued (media stop)."""
@@ -238,6 +252,7 @@ class PlaybackQueue:
                 if not self._items:
                     return None
                 item = self._current = self._items.popleft()
+                self._promote()
             if item.done:
                 self._current = None
                 self._settle()
@@ -272,6 +287,15 @@ class PlaybackQueue:
     def _settle(self) -> None:
         if self._current is None and not self._items:
             self._active = False
+        self._promote()
+
+    def _promote(self) -> None:
+        ahead = PRODUCE_AHEAD
+        if self._current is not None:
+            self._current.want()
+            ahead -= 1
+        for index in range(min(ahead, len(self._items))):
+            self._items[index].want()
 
     def _notify(self, item: PlaybackItem) -> None:
         if self._on_change is None:

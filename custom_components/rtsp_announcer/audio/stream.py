@@ -270,8 +270,26 @@ class AudioStream:
         )
 
     def run_producer(self, coro: Coroutine[Any, Any, None], item: PlaybackItem) -> None:
-        """Run a producer owned by the stream: cancelled when the stream stops."""
-        task = asyncio.get_running_loop().create_task(coro, name=f"producer {item.id}")
+        """Run a producer owned by the stream: cancelled when the stream stops.
+
+        It starts once its item is about to play, so a long queue does not run
+        a decoder or a synthesis per item at once.
+        """
+
+        async def when_wanted() -> None:
+            try:
+                await item.wait_wanted()
+            except asyncio.CancelledError:
+                coro.close()
+                raise
+            if item.done:
+                coro.close()
+                return
+            await coro
+
+        task = asyncio.get_running_loop().create_task(
+            when_wanted(), name=f"producer {item.id}"
+        )
         self._producers.add(task)
         task.add_done_callback(self._producer_done)
 
