@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import Event, HomeAssistant, State, callback
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
@@ -110,3 +110,19 @@ def state_of(hass: HomeAssistant, entity_id: str) -> State:
     state = hass.states.get(entity_id)
     assert state is not None, f"{entity_id} does not exist"
     return state
+
+
+def record_events(hass: HomeAssistant, event_type: str) -> list[Event]:
+    """Collect events in firing order.
+
+    The listener is a callback, so it runs in the loop in order; a plain
+    function would be run in the executor, in any order.
+    """
+    events: list[Event] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(event)
+
+    hass.bus.async_listen(event_type, record)
+    return events

@@ -14,7 +14,7 @@ import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.config_entries import ConfigEntry, ConfigFlow
 from homeassistant.const import Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.setup import async_setup_component
 from numpy.typing import NDArray
@@ -33,6 +33,7 @@ from .common import (
     add_entry,
     ffmpeg_children,
     make_tone,
+    record_events,
     wait_available,
     wait_for_state,
 )
@@ -91,12 +92,6 @@ async def announce(
     return dict(response)
 
 
-def record_events(hass: HomeAssistant) -> list[Event]:
-    events: list[Event] = []
-    hass.bus.async_listen(EVENT_ANNOUNCEMENT, events.append)
-    return events
-
-
 async def start_stream(
     hass: HomeAssistant, receiver: ListenReceiver, name: str = "Hall", **options: Any
 ) -> MockConfigEntry:
@@ -137,7 +132,7 @@ async def heard_after(
 async def test_english_message_is_heard(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     await asyncio.sleep(0.3)
     before = receiver.total_samples
     response = await announce(hass, message=SHORT, language="en")
@@ -181,7 +176,7 @@ async def test_chinese_message_is_heard(
 async def test_announcements_queue_in_order(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     first = await announce(hass, message="First announcement.", wait=False)
     second = await announce(hass, message="Second announcement.", wait=False)
@@ -205,7 +200,7 @@ async def test_announcements_queue_in_order(
 async def test_high_priority_interrupts(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     long = await announce(hass, message=LONG, wait=False)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await asyncio.sleep(0.5)
@@ -353,7 +348,7 @@ async def test_loop_lag_while_three_streams_speak(hass: HomeAssistant) -> None:
 
 @pytest.mark.usefixtures("stream")
 async def test_notify_speaks(hass: HomeAssistant, receiver: ListenReceiver) -> None:
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     await hass.services.async_call(
         "notify",

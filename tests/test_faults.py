@@ -55,6 +55,7 @@ from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 from .common import (
     add_entry,
     ffmpeg_children,
+    record_events,
     state_of,
     wait_available,
     wait_for_state,
@@ -144,12 +145,6 @@ class StatusServer:
 async def receiver() -> AsyncGenerator[ListenReceiver]:
     async with ListenReceiver(rate=RATE) as receiver:
         yield receiver
-
-
-def record_events(hass: HomeAssistant) -> list[Event]:
-    events: list[Event] = []
-    hass.bus.async_listen(EVENT_ANNOUNCEMENT, events.append)
-    return events
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
@@ -249,7 +244,7 @@ async def test_sigkill_five_times_loses_no_announcement(
         entry = await start_stream(hass, receiver.url)
     await wait_available(hass, ENTITY)
     await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     ids = [
         (await announce(hass, message=text, wait=False))["announcement_id"]
         for text in (LONG, "Number one.", "Number two.")
@@ -597,7 +592,7 @@ async def test_home_assistant_stop_during_an_announcement(
 ) -> None:
     entry = await start_stream(hass, receiver.url)
     await wait_available(hass, ENTITY)
-    events = record_events(hass)
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
     await announce(hass, message=LONG, wait=False)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
     stream = entry.runtime_data.stream

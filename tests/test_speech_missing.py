@@ -1,0 +1,71 @@
+"""Without libespeak-ng: the voice fails clearly, everything else keeps working."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
+from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
+from custom_components.rtsp_announcer.const import DOMAIN
+
+from .common import add_entry, ffmpeg_children, make_tone, state_of, wait_available
+from .helpers.rtsp import ListenReceiver
+
+ENTITY = "media_player.hall"
+
+
+def _missing_library() -> SpeechBackend:
+    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
+
+
+@pytest.fixture
+def no_espeak() -> Iterator[None]:
+    def engine() -> SpeechEngine:
+        return SpeechEngine(loader=_missing_library)
+
+    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
+        yield
+
+
+@pytest.mark.usefixtures("no_espeak")
+async def test_media_still_plays_without_espeak(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    tone = make_tone(tmp_path / "tone.wav", freq=600, seconds=0.5)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    async with ListenReceiver() as receiver:
+        entry = add_entry(hass, receiver.url)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, ENTITY)
+        assert state_of(hass, "tts.hall_local_voice").state == "unavailable"
+
+        with pytest.raises(HomeAssistantError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "announce",
+                {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
+                blocking=True,
+            )
+        assert err.value.translation_key == "speech_failed"
+        assert len(entry.runtime_data.stream.queue) == 0
+
+        response = await hass.services.async_call(
+            DOMAIN,
+            "announce",
+            {"entity_id": ENTITY, "media_id": str(tone)},
+            blocking=True,
+            return_response=True,
+        )
+        assert response is not None
+        result: Any = response[ENTITY]
+        assert result["state"] == "finished"
+        assert state_of(hass, ENTITY).state == "idle"
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
