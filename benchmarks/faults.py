@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from benchmarks.clock import loop_lag, percentile
 from custom_components.rtsp_announcer.audio.models import (
     PublisherState,
     StreamSettings,
@@ -48,12 +49,6 @@ from custom_components.rtsp_announcer.audio.stream import AudioStream
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent, free_port
 
 RATE = 24000
-PROBE_PERIOD = 0.01
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
@@ -232,17 +227,6 @@ async def null_listener(url: str) -> asyncio.subprocess.Process:
         ),
         stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-
-
-async def loop_lag(seconds: float) -> list[float]:
-    loop = asyncio.get_running_loop()
-    lags: list[float] = []
-    end = loop.time() + seconds
-    while loop.time() < end:
-        before = loop.time()
-        await asyncio.sleep(PROBE_PERIOD)
-        lags.append((loop.time() - before - PROBE_PERIOD) * 1000)
-    return lags
 
 
 def ffmpeg_cpu_seconds() -> float:
