@@ -276,7 +276,12 @@ async def test_two_streams_in_one_call(hass: HomeAssistant) -> None:
     assert ffmpeg_children() == []
 
 
-async def test_concurrent_calls_on_three_streams(hass: HomeAssistant) -> None:
+THREE = ["media_player.one", "media_player.two", "media_player.three"]
+
+
+@pytest.fixture
+async def three_streams(hass: HomeAssistant) -> AsyncGenerator[list[str]]:
+    """Three streams, each publishing to its own real receiver."""
     async with (
         ListenReceiver(rate=RATE) as one,
         ListenReceiver(rate=RATE) as two,
@@ -286,64 +291,51 @@ async def test_concurrent_calls_on_three_streams(hass: HomeAssistant) -> None:
             await start_stream(hass, receiver, name)
             for receiver, name in ((one, "One"), (two, "Two"), (three, "Three"))
         ]
-        streams = ["media_player.one", "media_player.two", "media_player.three"]
-        calls = [
-            announce(hass, streams[index % 3], message=f"Number {index}.")
-            for index in range(20)
-        ]
-        results = await asyncio.wait_for(
-            asyncio.gather(*calls, return_exceptions=True), timeout=60
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        assert all(isinstance(e, HomeAssistantError) for e in errors), errors
-        finished = [
-            r
-            for r in results
-            if isinstance(r, dict) and next(iter(r.values()))["state"] == "finished"
-        ]
-        assert len(finished) + len(errors) == 20
-        assert len(finished) >= 18
+        yield THREE
         for entry in entries:
             assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
 
 
-async def test_loop_lag_while_three_streams_speak(hass: HomeAssistant) -> None:
-    async with (
-        ListenReceiver(rate=RATE) as one,
-        ListenReceiver(rate=RATE) as two,
-        ListenReceiver(rate=RATE) as three,
-    ):
-        entries = [
-            await start_stream(hass, receiver, name)
-            for receiver, name in ((one, "One"), (two, "Two"), (three, "Three"))
-        ]
-        text = " ".join([LONG] * 3)
-        await announce(
-            hass,
-            ["media_player.one", "media_player.two", "media_player.three"],
-            message=text,
-            wait=False,
+async def test_concurrent_calls_on_three_streams(
+    hass: HomeAssistant, three_streams: list[str]
+) -> None:
+    calls = [
+        announce(hass, three_streams[index % 3], message=f"Number {index}.")
+        for index in range(20)
+    ]
+    results = await asyncio.wait_for(
+        asyncio.gather(*calls, return_exceptions=True), timeout=60
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, HomeAssistantError) for e in errors), errors
+    finished = [
+        r
+        for r in results
+        if isinstance(r, dict) and next(iter(r.values()))["state"] == "finished"
+    ]
+    assert len(finished) + len(errors) == 20
+    assert len(finished) >= 18
+
+
+async def test_loop_lag_while_three_streams_speak(
+    hass: HomeAssistant, three_streams: list[str]
+) -> None:
+    await announce(hass, three_streams, message=" ".join([LONG] * 3), wait=False)
+    lags = []
+    loop = asyncio.get_running_loop()
+    for _ in range(300):
+        before = loop.time()
+        await asyncio.sleep(0.01)
+        lags.append((loop.time() - before - 0.01) * 1000)
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99)]
+    # Generous: the test plugin runs the loop in debug mode on a shared machine.
+    assert p99 < 60, f"loop lag p99 {p99:.1f} ms, median {statistics.median(lags):.1f}"
+    for entity_id in three_streams:
+        await hass.services.async_call(
+            "media_player", "media_stop", {"entity_id": entity_id}, blocking=True
         )
-        lags = []
-        loop = asyncio.get_running_loop()
-        for _ in range(300):
-            before = loop.time()
-            await asyncio.sleep(0.01)
-            lags.append((loop.time() - before - 0.01) * 1000)
-        lags.sort()
-        p99 = lags[int(len(lags) * 0.99)]
-        # Generous: the test plugin runs the loop in debug mode on a shared machine.
-        assert p99 < 60, (
-            f"loop lag p99 {p99:.1f} ms, median {statistics.median(lags):.1f}"
-        )
-        for entity_id in ("media_player.one", "media_player.two", "media_player.three"):
-            await hass.services.async_call(
-                "media_player", "media_stop", {"entity_id": entity_id}, blocking=True
-            )
-        for entry in entries:
-            assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 @pytest.mark.usefixtures("stream")
