@@ -24,21 +24,6 @@ type MediaSource = str | AsyncIterable[bytes]
 type PcmConsumer = Callable[[bytes], Awaitable[bool]]
 
 
-async def decode_into(
-    item: PlaybackItem, source: MediaSource, *, binary: str, sample_rate: int
-) -> None:
-    """Feed `item` with `source` decoded to s16le mono; mark its end or failure.
-
-    `source` is a path or URL for ffmpeg to open, or encoded audio arriving in
-    chunks, which is piped to ffmpeg's stdin as it comes.
-    """
-    produced = await decode_to(
-        item.feed, source, binary=binary, sample_rate=sample_rate, item=item
-    )
-    if produced is not None:
-        item.end()
-
-
 async def decode_to(
     sink: PcmConsumer,
     source: MediaSource,
@@ -88,6 +73,9 @@ async def decode_to(
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+        # asyncio reports the exit only once every pipe is closed, and a paused
+        # stdout (its consumer stopped reading) is never seen closing: drain it.
+        await asyncio.shield(_drain(process.stdout))
         await asyncio.shield(process.wait())
         for helper in helpers:
             helper.cancel()
@@ -113,6 +101,11 @@ async def _pipe(
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.close()
             await stdin.wait_closed()
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(CHUNK_BYTES * 8):
+        pass
 
 
 async def _collect(stream: asyncio.StreamReader, lines: deque[str]) -> None:
