@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
+from homeassistant.components.media_source import (
+    MediaSource,
+    MediaSourceItem,
+    PlayMedia,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockModule,
+    mock_integration,
+    mock_platform,
+)
 
 from custom_components.rtsp_announcer.media import async_resolve_media_source
 
@@ -103,3 +114,98 @@ async def test_home_assistant_paths_are_signed(
     source, _ = await async_resolve_media_source(hass, "/api/camera/abc.mp3", ENTITY)
     assert source.startswith("http://homeassistant.local:8123/api/camera/abc.mp3")
     assert "authSig=" in source
+
+
+class RadioSource(MediaSource):
+    """Another integration's media source, resolving ids to fixed URLs."""
+
+    name = "Radio"
+
+    def __init__(self, urls: dict[str, PlayMedia]) -> None:
+        super().__init__("radio")
+        self._urls = urls
+
+    async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
+        return self._urls[item.identifier]
+
+
+@pytest.fixture
+async def radio(hass: HomeAssistant, media_dir: Path) -> None:
+    source = RadioSource(
+        {
+            "live": PlayMedia("https://radio.example/live.mp3", "audio/mpeg"),
+            "elsewhere": PlayMedia("/media/elsewhere/news.mp3", "audio/mpeg"),
+            "query": PlayMedia("/media/local/tone.wav?format=raw", "audio/x-wav"),
+        }
+    )
+
+    async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
+        return source
+
+    mock_integration(hass, MockModule("radio"))
+    mock_platform(
+        hass,
+        "radio.media_source",
+        Mock(async_get_media_source=async_get_media_source),
+    )
+    assert await async_setup_component(hass, "radio", {})
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("radio")
+async def test_other_media_sources_play_through_their_urls(
+    hass: HomeAssistant,
+) -> None:
+    source, mime = await async_resolve_media_source(
+        hass, "media-source://radio/live", ENTITY
+    )
+    assert (source, mime) == ("https://radio.example/live.mp3", "audio/mpeg")
+
+
+@pytest.mark.usefixtures("radio")
+async def test_media_urls_that_are_not_a_local_file_are_fetched(
+    hass: HomeAssistant,
+) -> None:
+    # A media directory Home Assistant does not know of: its server decides.
+    source, _ = await async_resolve_media_source(
+        hass, "media-source://radio/elsewhere", ENTITY
+    )
+    assert source.startswith(
+        "http://homeassistant.local:8123/media/elsewhere/news.mp3?authSig="
+    )
+    # A query is not part of a file name: the URL goes to the server as it is.
+    source, _ = await async_resolve_media_source(
+        hass, "media-source://radio/query", ENTITY
+    )
+    assert source == "http://homeassistant.local:8123/media/local/tone.wav?format=raw"
+
+
+async def test_a_media_directory_outside_the_allowlist_is_fetched_signed(
+    hass: HomeAssistant, media_dir: Path
+) -> None:
+    # Browsable, but not readable by integrations: Home Assistant serves it.
+    hass.config.allowlist_external_dirs = set()
+    source, mime = await async_resolve_media_source(
+        hass, "media-source://media_source/local/tone.wav", ENTITY
+    )
+    assert source.startswith(
+        "http://homeassistant.local:8123/media/local/tone.wav?authSig="
+    )
+    assert mime == "audio/x-wav"
+
+
+async def test_home_assistant_paths_need_a_known_url(
+    hass: HomeAssistant, media_dir: Path
+) -> None:
+    # Served over TLS, Home Assistant's bare IP address is no usable URL.
+    hass.config.internal_url = None
+    assert hass.config.api is not None
+    hass.config.api.use_ssl = True
+    with pytest.raises(ServiceValidationError) as err:
+        await async_resolve_media_source(hass, "/api/tts_proxy/abc.mp3", ENTITY)
+    assert err.value.translation_key == "decode_failed"
+    assert err.value.translation_placeholders == {
+        "media_id": "/api/tts_proxy/abc.mp3",
+        "error": "Unable to determine Home Assistant URL to send to device. "
+        "Configure internal and external URL in general settings.",
+    }
