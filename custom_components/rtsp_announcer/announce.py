@@ -175,14 +175,7 @@ class Announcer:
                 translation_placeholders={"entity_id": entity_id},
             )
         if len(self.stream.queue) >= self.stream.queue.max_items:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="queue_full",
-                translation_placeholders={
-                    "entity_id": entity_id,
-                    "limit": str(self.stream.queue.max_items),
-                },
-            )
+            raise self._queue_full()
 
     def enqueue(
         self, plan: Plan, *, volume: float = 1.0, priority: Priority = Priority.NORMAL
@@ -193,16 +186,19 @@ class Announcer:
         try:
             self.stream.queue.add(item, interrupt=priority is Priority.HIGH)
         except QueueFullError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="queue_full",
-                translation_placeholders={
-                    "entity_id": str(self.entity_id),
-                    "limit": str(err.args[0]),
-                },
-            ) from err
+            raise self._queue_full() from err
         self.stream.run_producer(self._produce(item, plan.parts), item)
         return item
+
+    def _queue_full(self) -> HomeAssistantError:
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="queue_full",
+            translation_placeholders={
+                "entity_id": self.entity_id or self.stream.label,
+                "limit": str(self.stream.queue.max_items),
+            },
+        )
 
     @callback
     def item_changed(self, item: PlaybackItem) -> None:
