@@ -8,9 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.components.tts import TextToSpeechEntity
+from homeassistant.config_entries import ConfigEntry, ConfigFlow
+from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import Event, HomeAssistant, State, callback
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
+    setup_test_component_platform,
+)
 
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
@@ -126,3 +136,20 @@ def record_events(hass: HomeAssistant, event_type: str) -> list[Event]:
 
     hass.bus.async_listen(event_type, record)
     return events
+
+
+async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
+    """Set the entity up as another integration's TTS entity."""
+    assert await async_setup_component(hass, "tts", {})
+
+    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
+        return True
+
+    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
+    mock_platform(hass, "test.config_flow")
+    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
+    other = MockConfigEntry(domain="test")
+    other.add_to_hass(hass)
+    with mock_config_flow("test", ConfigFlow):
+        assert await hass.config_entries.async_setup(other.entry_id)

@@ -12,25 +12,18 @@ from typing import Any
 import numpy as np
 import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.setup import async_setup_component
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
 from .common import (
     add_entry,
+    add_voice,
     ffmpeg_children,
     make_tone,
     record_events,
@@ -400,19 +393,7 @@ async def test_any_tts_entity_as_the_voice(
 ) -> None:
     mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
     voice = ToneVoice(mp3.read_bytes())
-    assert await async_setup_component(hass, "tts", {})
-
-    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
-    other = MockConfigEntry(domain="test")
-    other.add_to_hass(hass)
-    with mock_config_flow("test", ConfigFlow):
-        assert await hass.config_entries.async_setup(other.entry_id)
+    await add_voice(hass, voice)
     entry = await start_stream(hass, receiver)
     before = receiver.total_samples
     response = await announce(

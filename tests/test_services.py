@@ -17,21 +17,14 @@ from unittest.mock import patch
 import pytest
 from homeassistant.components.tts import TextToSpeechEntity
 from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigFlow
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 
 from custom_components.rtsp_announcer.announce import (
@@ -46,6 +39,7 @@ from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
 from .common import (
     add_entry,
+    add_voice,
     ffmpeg_children,
     make_tone,
     record_events,
@@ -311,23 +305,6 @@ class BreakingVoice(TextToSpeechEntity):
             raise HomeAssistantError(msg)
 
         return TTSAudioResponse("mp3", audio())
-
-
-async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
-    """Set the entity up as another integration's TTS entity."""
-    assert await async_setup_component(hass, "tts", {})
-
-    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
-    other = MockConfigEntry(domain="test")
-    other.add_to_hass(hass)
-    with mock_config_flow("test", ConfigFlow):
-        assert await hass.config_entries.async_setup(other.entry_id)
 
 
 async def test_a_tts_entity_failing_midway_fails_the_call(
