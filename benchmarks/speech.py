@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from custom_components.rtsp_announcer.audio.resample import StreamResampler, resample
 from custom_components.rtsp_announcer.audio.speech import SpeechEngine
+from tests.helpers.analysis import sine_snr
 
 RUNS = 50
 SHORT = "Turn on the kitchen lights."
@@ -70,20 +71,6 @@ async def full_synthesis(
 def tone(freq: float, seconds: float, rate: int = IN_RATE) -> npt.NDArray[np.int16]:
     t = np.arange(int(seconds * rate)) / rate
     return (np.sin(2 * np.pi * freq * t) * 0.5 * 32767).astype("<i2")
-
-
-def sine_snr(pcm: bytes, freq: float, rate: int) -> float:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    edge = rate // 20
-    samples = samples[edge:-edge]
-    t = (np.arange(len(samples)) + edge) / rate
-    basis = np.stack(
-        [np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)],
-        axis=1,
-    )
-    coef, *_ = np.linalg.lstsq(basis, samples, rcond=None)
-    fit = basis @ coef
-    return float(10 * np.log10(np.sum(fit**2) / np.sum((samples - fit) ** 2)))
 
 
 def linear(pcm: bytes, out_rate: int) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 
 from custom_components.rtsp_announcer.audio.exceptions import InvalidOptionError
 from custom_components.rtsp_announcer.audio.resample import StreamResampler, resample
+from tests.helpers.analysis import sine_snr
 
 IN_RATE = 22050
 # espeak's chunk at a 60 ms buffer.
@@ -19,23 +20,6 @@ CHUNK = 1323
 def tone(freq: float, seconds: float, rate: int = IN_RATE) -> npt.NDArray[np.int16]:
     t = np.arange(int(seconds * rate)) / rate
     return (np.sin(2 * np.pi * freq * t) * 0.5 * 32767).astype("<i2")
-
-
-def sine_snr(pcm: bytes, freq: float, rate: int) -> float:
-    """SNR in dB of a sine: least-squares fit, everything else is noise."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    # The ends hold the filter's start-up and tail.
-    edge = rate // 20
-    samples = samples[edge:-edge]
-    t = (np.arange(len(samples)) + edge) / rate
-    basis = np.stack(
-        [np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)],
-        axis=1,
-    )
-    coef, *_ = np.linalg.lstsq(basis, samples, rcond=None)
-    fit = basis @ coef
-    noise = samples - fit
-    return float(10 * np.log10(np.sum(fit**2) / np.sum(noise**2)))
 
 
 def stream_through(resampler: StreamResampler, pcm: bytes, sizes: list[int]) -> bytes:

@@ -311,3 +311,20 @@ def continuity(
         max_gap_s=float(np.diff(times).max()),
         chunks=int(span.shape[0]),
     )
+
+
+def sine_snr(pcm: bytes, freq: float, rate: int) -> float:
+    """SNR in dB of a sine: least-squares fit, everything else is noise."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    # The ends hold the filter's start-up and tail.
+    edge = rate // 20
+    samples = samples[edge:-edge]
+    t = (np.arange(len(samples)) + edge) / rate
+    basis = np.stack(
+        [np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)],
+        axis=1,
+    )
+    coef, *_ = np.linalg.lstsq(basis, samples, rcond=None)
+    fit = basis @ coef
+    noise = samples - fit
+    return float(10 * np.log10(np.sum(fit**2) / np.sum(noise**2)))
