@@ -462,6 +462,23 @@ class _PcmRecorder:
         # SIGTERM, a second SIGTERM, then SIGKILL, within this many seconds.
         self._stop_grace_s = 2.0
 
+    def _pcm_output(self) -> list[str]:
+        """ffmpeg's output options: s16le mono at `rate` on stdout."""
+        return [
+            "-vn",
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            str(self.rate),
+            # Arrival timing is measured: every decoded frame must reach the pipe at
+            # once (ffmpeg 5.1 does that for pipes anyway; this keeps it so).
+            "-flush_packets",
+            "1",
+            "pipe:1",
+        ]
+
     # -- what was received
 
     @property
@@ -775,18 +792,7 @@ class ListenReceiver(_PcmRecorder):
             "listen",
             "-i",
             self.url,
-            "-vn",
-            "-f",
-            "s16le",
-            "-ac",
-            "1",
-            "-ar",
-            str(self.rate),
-            # Arrival timing is measured: every decoded frame must reach the pipe at
-            # once (ffmpeg 5.1 does that for pipes anyway; this keeps it so).
-            "-flush_packets",
-            "1",
-            "pipe:1",
+            *self._pcm_output(),
         ]
 
     async def _await_listening(self, child: _Child) -> bool:
@@ -1203,16 +1209,7 @@ class Reader(_PcmRecorder):
             *(_LOW_DELAY_INPUT if self._low_delay else ()),
             "-i",
             self.url,
-            "-vn",
-            "-f",
-            "s16le",
-            "-ac",
-            "1",
-            "-ar",
-            str(self.rate),
-            "-flush_packets",
-            "1",
-            "pipe:1",
+            *self._pcm_output(),
         ]
 
     async def start(self) -> None:
