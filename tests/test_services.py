@@ -320,9 +320,7 @@ async def test_a_tts_entity_failing_midway_fails_the_call(
             tts_entity_id="tts.breaking_voice",
         )
     assert err.value.translation_key == "announcement_failed"
-    assert error_of(err.value) == (
-        "the audio source failed: the TTS entity failed: the voice service went away"
-    )
+    assert error_of(err.value) == ("the TTS entity failed: the voice service went away")
     # Whether the half that arrived was heard depends on when the clock read
     # it; either way the queue moves on.
     await until(lambda: not items_of(live))

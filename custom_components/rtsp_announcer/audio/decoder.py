@@ -94,6 +94,9 @@ async def _pipe(
             await stdin.drain()
     except (BrokenPipeError, ConnectionResetError):
         return
+    except DecodeError:
+        # Already says what failed (the TTS entity, for one): not wrapped twice.
+        raise
     except Exception as err:
         msg = f"the audio source failed: {err}"
         raise DecodeError(msg) from err
