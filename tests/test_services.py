@@ -129,8 +129,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  #
 
 
 def device_of(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     return device
 
 

@@ -9,6 +9,7 @@ then the words (the local voice, another TTS entity or a media item).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -18,10 +19,10 @@ from typing import Any
 
 from homeassistant.components import tts
 from homeassistant.components.media_source import Unresolvable
-from homeassistant.components.tts.media_source import media_source_id_to_kwargs
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from yarl import URL
 
 from .audio.decoder import decode_to
 from .audio.exceptions import (
@@ -357,19 +358,53 @@ def _tts_media_request(request: AnnounceRequest) -> AnnounceRequest:
     """A TTS media-source id (what `tts.speak` sends) is a message to speak."""
     media_id = request.media_id or ""
     try:
-        spec = media_source_id_to_kwargs(media_id)
+        engine, message, language, options = parse_tts_media_id(media_id)
     except Unresolvable as err:
         raise _validation_error(
             "decode_failed", media_id=media_id, error=str(err)
         ) from err
     return replace(
         request,
-        message=spec["message"],
+        message=message,
         media_id=None,
-        tts_entity_id=spec["engine"],
-        language=spec["language"],
-        options=spec["options"] or {},
+        tts_entity_id=engine,
+        language=language,
+        options=options,
     )
+
+
+def parse_tts_media_id(
+    media_id: str,
+) -> tuple[str, str, str | None, dict[str, Any]]:
+    """(engine, message, language, options) of a TTS media-source id.
+
+    The documented shape is `media-source://tts/<engine>?message=…` with
+    `language`, `cache` and either `tts_options` (JSON) or one query
+    parameter per option.
+    """
+    parsed = URL(media_id)
+    query = parsed.query
+    if "message" not in query:
+        msg = "No message specified."
+        raise Unresolvable(msg)
+    if "tts_options" in query:
+        try:
+            options = json.loads(query["tts_options"])
+        except json.JSONDecodeError as err:
+            msg = f"Invalid TTS options: {err.msg}"
+            raise Unresolvable(msg) from err
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            msg = "Invalid TTS options: not an object"
+            raise Unresolvable(msg)
+    else:
+        options = {
+            key: value
+            for key, value in query.items()
+            if key not in ("message", "language", "cache")
+        }
+    return parsed.name, query["message"], query.get("language"), options
 
 
 async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:

@@ -15,7 +15,18 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.service import async_extract_referenced_entity_ids
+
+try:  # Home Assistant 2025.10 and later
+    from homeassistant.helpers.target import (
+        TargetSelection,
+        async_extract_referenced_entity_ids,
+    )
+except ImportError:  # pragma: no cover - older releases
+    from homeassistant.helpers.service import (  # type: ignore[attr-defined,no-redef]
+        async_extract_referenced_entity_ids,
+    )
+
+    TargetSelection = None  # type: ignore[assignment,misc]
 
 from .announce import (
     Announcer,
@@ -87,7 +98,12 @@ def _request_from(data: dict[str, Any]) -> AnnounceRequest:
 
 def _announcers_for(hass: HomeAssistant, call: ServiceCall) -> dict[str, Announcer]:
     """The targeted streams, by entity id; anything else is an error."""
-    selected = async_extract_referenced_entity_ids(hass, call)
+    if TargetSelection is None:  # pragma: no cover - older releases
+        selected = async_extract_referenced_entity_ids(hass, call)
+    else:
+        selected = async_extract_referenced_entity_ids(
+            hass, TargetSelection(dict(call.data))
+        )
     registry = er.async_get(hass)
     announcers: dict[str, Announcer] = {}
     for entity_id in sorted(selected.referenced | selected.indirectly_referenced):
