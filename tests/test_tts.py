@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.audio import speech
+from custom_components.rtsp_announcer.audio.speech import espeak
 
 from .common import add_entry, state_of
 
@@ -69,7 +69,7 @@ async def test_without_espeak_ng_the_voice_offers_nothing(
 ) -> None:
     # As on a system without libespeak-ng: the binding cannot be imported.
     with (
-        patch.object(speech, "_BINDING_MODULE", "pyttsx3.drivers._no_such_binding"),
+        patch.object(espeak, "_BINDING_MODULE", "pyttsx3.drivers._no_such_binding"),
         caplog.at_level(logging.WARNING),
     ):
         entry = add_entry(hass, DEAD_URL)

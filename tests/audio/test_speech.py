@@ -30,10 +30,10 @@ from custom_components.rtsp_announcer.audio.speech import (
     SpeechOptions,
     VoiceCatalog,
     VoiceInfo,
-    _import_binding,
     format_language,
     split_sentences,
 )
+from custom_components.rtsp_announcer.audio.speech.espeak import _import_binding
 
 SHORT = "Turn on the kitchen lights."
 LONG = " ".join(
