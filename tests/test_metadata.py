@@ -32,7 +32,12 @@ from packaging.utils import canonicalize_name
 from custom_components.rtsp_announcer import config_flow
 from custom_components.rtsp_announcer.const import DOMAIN
 from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA
-from tests.test_requirements import parse_constraints
+from tests.test_requirements import (
+    FLOOR,
+    NEWEST_TESTED,
+    RELEASES,
+    parse_constraints,
+)
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / DOMAIN
@@ -152,6 +157,22 @@ SERVICE_FIELD_KEYS = frozenset(
     {"advanced", "collapsed", "default", "example", "fields", "filter"}
     | {"required", "selector"}
 )
+
+# Home Assistant rewords some of the strings that strings.json refers to. Its
+# loader reads a custom integration's translations as they are (only Home
+# Assistant's own build resolves `[%key:…%]` references), so en.json holds one
+# wording whatever the release: any promised release's wording is accepted.
+REWORDED_STRINGS: dict[str, dict[str, str]] = {
+    "common::config_flow::abort::already_in_progress": {
+        FLOOR.version: "Configuration flow is already in progress",
+        NEWEST_TESTED.version: "This is already being configured. Finish the "
+        "existing configuration before starting again.",
+    },
+    "common::config_flow::abort::reconfigure_successful": {
+        FLOOR.version: "Re-configuration was successful",
+        NEWEST_TESTED.version: "Reconfiguration was successful",
+    },
+}
 
 _REFERENCE = re.compile(r"\[%key:([a-z0-9_]+(?:::[a-z0-9_@-]+)+)%\]")
 _PLACEHOLDER = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")
@@ -439,7 +460,27 @@ def test_translation_keys_used_in_code_exist() -> None:
 
 def test_en_json_is_strings_json_resolved() -> None:
     english = flatten(load_json(TRANSLATIONS / "en.json"))
-    assert english == resolved_strings()
+    expected = resolved_strings()
+    assert set(english) == set(expected)
+    for key, text in english.items():
+        if text == expected[key]:
+            continue
+        # Home Assistant's wording of this release differs from en.json's.
+        reference = _REFERENCE.fullmatch(flatten(strings())[key])
+        assert reference is not None, f"{key}: en.json says {text!r}"
+        wordings = REWORDED_STRINGS.get(reference[1], {})
+        assert text in wordings.values(), (
+            f"{key}: en.json says {text!r}, {reference[0]} is "
+            f"{expected[key]!r} in Home Assistant {ha_const.__version__}"
+        )
+
+
+def test_reworded_strings_are_home_assistants() -> None:
+    for reference, wordings in REWORDED_STRINGS.items():
+        assert len(set(wordings.values())) == len(wordings), reference
+        assert set(wordings) <= {release.version for release in RELEASES}
+        if (wording := wordings.get(ha_const.__version__)) is not None:
+            assert resolve(f"[%key:{reference}%]") == wording, reference
 
 
 @pytest.mark.parametrize(
