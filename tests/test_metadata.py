@@ -8,8 +8,10 @@ the common strings and the quality scale files of the core integrations.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.test_requirements import (
     FLOOR,
     NEWEST_TESTED,
     RELEASES,
+    Release,
     parse_constraints,
 )
 
@@ -356,6 +359,47 @@ def test_hacs_json() -> None:
     minimum = AwesomeVersion(data["homeassistant"])
     assert minimum.strategy is minimum.strategy.CALVER
     assert minimum <= AwesomeVersion(ha_const.__version__)
+
+
+def test_promised_minimum_is_the_tested_floor() -> None:
+    """hacs.json and the blueprints promise the month of the floor release.
+
+    The floor (FLOOR in tests/test_requirements.py) is the release the floor
+    test environment runs; hacs.json and the blueprints name that month's first
+    release.
+    """
+    floor = AwesomeVersion(FLOOR.version)
+    promised = f"{floor.major}.{floor.minor}.0"
+    assert load_json(ROOT / "hacs.json")["homeassistant"] == promised
+    blueprints = sorted((ROOT / "blueprints").rglob("*.yaml"))
+    assert blueprints
+    for path in blueprints:
+        metadata = load_yaml_dict(path)["blueprint"]
+        assert metadata["homeassistant"]["min_version"] == promised, path.name
+
+
+def test_test_environments_run_the_promised_releases() -> None:
+    """Each requirements file installs the release RELEASES names for it."""
+    plugin = "pytest-homeassistant-custom-component"
+    environments: dict[str, tuple[str, Release]] = {}
+    for name, release in (
+        ("requirements_test_floor.txt", FLOOR),
+        ("requirements_test.txt", NEWEST_TESTED),
+    ):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert f"Home Assistant {release.version} " in text, name
+        pin = re.search(rf"^{plugin}==(\S+)$", text, re.MULTILINE)
+        assert pin is not None, f"{name} does not pin {plugin}"
+        environments[pin[1]] = (name, release)
+    installed = importlib.metadata.version(plugin)
+    assert installed in environments, (
+        f"{plugin} {installed} is pinned by no requirements file: run scripts/setup"
+    )
+    name, release = environments[installed]
+    assert ha_const.__version__ == release.version, name
+    python = tuple(int(part) for part in release.python.split("."))
+    assert sys.version_info[:2] == python[:2], name
+    assert sys.version_info[:3] >= python, name
 
 
 def test_services_yaml_is_valid() -> None:
