@@ -29,6 +29,7 @@ from custom_components.rtsp_announcer.audio.speech import (
     SpeechEngine,
     SpeechOptions,
     VoiceCatalog,
+    VoiceEngine,
     VoiceInfo,
     format_language,
     split_sentences,
@@ -121,6 +122,22 @@ async def test_sample_rate(engine: SpeechEngine) -> None:
     native = await engine.synthesize(SHORT)
     at_48k = await engine.synthesize(SHORT, sample_rate=48000)
     assert seconds(at_48k, 48000) == pytest.approx(seconds(native), rel=0.05)
+
+
+async def speak_with(voice: VoiceEngine, text: str, language: str) -> bytes:
+    """What a fallback does with any voice: only the protocol's members."""
+    async with aclosing(
+        voice.stream(text, sample_rate=16000, language=language)
+    ) as audio:
+        return b"".join([chunk async for chunk in audio])
+
+
+async def test_local_engine_is_a_voice_engine(engine: SpeechEngine) -> None:
+    voice: VoiceEngine = engine
+    assert voice.name == "espeak-ng"
+    pcm = await speak_with(voice, SHORT, "en-US")
+    assert seconds(pcm, 16000) == pytest.approx(1.38 * 200 / DEFAULT_RATE, rel=0.12)
+    assert seconds(await speak_with(voice, CHINESE, "zh-CN"), 16000) > 1.0
 
 
 async def test_first_chunk_long_before_synthesis_ends(engine: SpeechEngine) -> None:

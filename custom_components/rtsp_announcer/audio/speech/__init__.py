@@ -2,11 +2,13 @@
 
 The package has one module per job: `voices` (catalogue and language codes),
 `espeak` (the library binding), `worker` (the one thread that may touch the
-library), `engine` (what callers use), `sentences` (text cut into sentences)
-and `models` (typed values). Import from here; the modules are internal.
+library), `engine` (what callers use), `sentences` (text cut into sentences),
+`models` (typed values) and `protocol` (`VoiceEngine`: what any voice offers,
+so that the local engine and other TTS entities can stand in for each other).
+Import from here; the modules are internal.
 """
 
-from .engine import DEFAULT_STOP_TIMEOUT, DEFAULT_TIMEOUT, SpeechEngine
+from .engine import DEFAULT_STOP_TIMEOUT, DEFAULT_TIMEOUT, ENGINE_NAME, SpeechEngine
 from .espeak import (
     NATIVE_RATE,
     BackendLoader,
@@ -28,6 +30,7 @@ from .models import (
     SpeechStats,
     VoiceInfo,
 )
+from .protocol import VoiceEngine
 from .sentences import MAX_SENTENCE_CHARS, split_sentences
 from .voices import DEFAULT_LANGUAGE, VoiceCatalog, format_language, normalize_language
 from .worker import THREAD_NAME
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_STOP_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_VOLUME",
+    "ENGINE_NAME",
     "GAP_RANGE",
     "MAX_SENTENCE_CHARS",
     "NATIVE_RATE",
@@ -55,6 +59,7 @@ __all__ = [
     "SpeechOptions",
     "SpeechStats",
     "VoiceCatalog",
+    "VoiceEngine",
     "VoiceInfo",
     "format_language",
     "load_espeak",

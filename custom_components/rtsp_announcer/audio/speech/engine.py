@@ -33,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 5.0
+ENGINE_NAME = "espeak-ng"
 
 
 def _check_sample_rate(sample_rate: int) -> None:
@@ -63,6 +64,9 @@ class SpeechEngine:
     be used again afterwards. Use one engine per process (share it between
     config entries): engines sharing the library take turns, but each has a
     thread of its own.
+
+    It is a `VoiceEngine`: `stream()` takes espeak's prosody options besides
+    the language and voice every engine takes.
     """
 
     def __init__(
@@ -106,6 +110,11 @@ class SpeechEngine:
     ) -> None:
         """Stop the engine."""
         await self.async_stop()
+
+    @property
+    def name(self) -> str:
+        """The engine's name, for logs and diagnostics."""
+        return ENGINE_NAME
 
     @property
     def native_rate(self) -> int:
