@@ -126,7 +126,7 @@ def _pip(*args: str) -> subprocess.CompletedProcess[str]:
 def _pip_errors(result: subprocess.CompletedProcess[str]) -> str:
     """pip's stderr without the notes about absent local indexes."""
     lines = [
-        line
+        line if len(line) <= 400 else f"{line[:400]} …"
         for line in result.stderr.splitlines()
         if not re.match(r"WARNING: Location '[^']*' is ignored", line)
     ]
