@@ -525,6 +525,10 @@ def test_catalog_priorities() -> None:
 # -- fakes: what real espeak won't do on demand -----------------------------------
 
 
+# 60 ms of a constant level: sound, so no leading silence is trimmed.
+FAKE_CHUNK = np.full(1323, 1000, dtype="<i2").tobytes()
+
+
 class FakeBackend:
     """A backend that can hang, fail, or synthesise slowly, and checks turns."""
 
@@ -565,7 +569,7 @@ class FakeBackend:
                 msg = "synthesiser exploded"
                 raise ValueError(msg)
             for _ in range(self.chunks):
-                if not sink(bytes(2 * 1323)):
+                if not sink(FAKE_CHUNK):
                     self.aborted += 1
                     return
                 self.produced += 1
@@ -584,7 +588,7 @@ async def test_exception_fails_request_thread_carries_on() -> None:
         with pytest.raises(SpeechEngineError) as err:
             await engine.synthesize("boom.")
         assert isinstance(err.value.__cause__, ValueError)
-        assert len(await engine.synthesize("after.")) == 3 * 2 * 1323
+        assert len(await engine.synthesize("after.")) == 3 * len(FAKE_CHUNK)
         assert len(fake.threads) == 1
         assert engine.stats.failed == 1
     finally:
@@ -617,7 +621,7 @@ async def test_hang_replaces_thread_without_overlap() -> None:
         fake.release.set()
         await wait_until(lambda: len(speech_threads()) == 1)
         await wait_until(lambda: not engine._stuck)
-        assert len(await engine.synthesize("after.")) == 3 * 2 * 1323
+        assert len(await engine.synthesize("after.")) == 3 * len(FAKE_CHUNK)
         # Two threads used the library, never both at once.
         assert len(fake.threads) == 2
         assert fake.max_active == 1

@@ -17,6 +17,7 @@ from custom_components.rtsp_announcer.audio.exceptions import (
     SpeechEngineError,
     SpeechUnavailableError,
 )
+from custom_components.rtsp_announcer.audio.pcm import LeadingSilenceTrimmer
 from custom_components.rtsp_announcer.audio.resample import (
     MAX_RATE,
     MIN_RATE,
@@ -338,9 +339,11 @@ class SpeechEngine:
 
         Sentences are synthesised one after another (the next while the
         current one is consumed), each streamed in ~60 ms chunks as espeak
-        produces them. Leaving the iteration early (break plus `aclose()`,
-        or cancelling the task) aborts the synthesis; wrap the generator in
-        `contextlib.aclosing` so that happens at once.
+        produces them. The audio starts 5 ms before the first sound: espeak's
+        own leading silence (12-50 ms) is trimmed. Leaving the iteration
+        early (break plus `aclose()`, or cancelling the task) aborts the
+        synthesis; wrap the generator in `contextlib.aclosing` so that
+        happens at once.
 
         Args:
             text: What to say; empty or unspeakable text yields nothing.
@@ -381,15 +384,18 @@ class SpeechEngine:
         if not sentences:
             return
         resampler = StreamResampler(self.native_rate, sample_rate)
+        # Only the silence before the first sentence: pauses between sentences
+        # are espeak's natural rhythm.
+        trimmer = LeadingSilenceTrimmer(sample_rate)
         native = self._native_chunks(sentences, chosen.identifier, options)
         async with aclosing(native) as chunks:
             async for chunk in chunks:
-                if pcm := resampler.process(chunk):
+                if pcm := trimmer.process(resampler.process(chunk)):
                     yield pcm
                 # A whole sentence may be waiting, and taking it from the queue
                 # does not suspend: let the loop run between items.
                 await asyncio.sleep(0)
-        if tail := resampler.flush():
+        if tail := trimmer.process(resampler.flush()) + trimmer.flush():
             yield tail
 
     async def _native_chunks(

@@ -28,6 +28,9 @@ class VoiceEngine(Protocol):
     ) -> AsyncGenerator[bytes]:
         """Speak `text`, yielding s16le mono PCM at `sample_rate` as it comes.
 
+        The audio starts with the voice, not with silence: an engine trims its
+        own leading silence (`pcm.LeadingSilenceTrimmer`).
+
         An async generator rather than any async iterator: it has `aclose()`,
         which stops the synthesis at once when the caller gives up early (wrap
         it in `contextlib.aclosing`).
