@@ -29,6 +29,8 @@ from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.rtsp_announcer.audio.ffmpeg import publisher_args
 from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.probe import ProbeResult
+from custom_components.rtsp_announcer.audio.publisher import FailureKind
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
 from .common import add_entry, ffmpeg_children, wait_available
@@ -395,16 +397,10 @@ def mock_setup_entry() -> Any:
 
 
 @pytest.fixture
-async def port(socket_enabled: None) -> AsyncGenerator[int]:
-    """A TCP server on 127.0.0.1 for the flow's connection probe."""
-
-    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
-    server = await asyncio.start_server(on_connect, HOST, 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+async def port() -> AsyncGenerator[int]:
+    """A real RTSP server for the flow's publish attempt (any path)."""
+    async with ListenReceiver() as receiver:
+        yield receiver.port
 
 
 @pytest.mark.parametrize(
@@ -432,7 +428,9 @@ async def port(socket_enabled: None) -> AsyncGenerator[int]:
         ("rtsp://{host}:{port}/$(id)/`id`", "create_entry"),
         ("rtsp://u:p;$(id)@{host}:{port}/a", "create_entry"),
         ("rtsp://{host}:{port}/a?x=1&y=|ls", "create_entry"),
-        ("rtsp://{host}:{port}/" + "a" * 1900, "create_entry"),
+        # ffmpeg's RTSP listener, the server here, takes paths up to ~480
+        # characters (the publisher itself takes 1 900 on the relay).
+        ("rtsp://{host}:{port}/" + "a" * 400, "create_entry"),
     ],
 )
 async def test_odd_urls_in_the_config_flow(
@@ -456,24 +454,23 @@ async def test_odd_urls_in_the_config_flow(
 async def test_an_ipv6_url_is_probed_and_kept(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    probed: list[tuple[str, int]] = []
+    probed: list[str] = []
 
-    async def open_connection(host: str, port: int) -> tuple[object, AsyncMock]:
-        probed.append((host, port))
-        return object(), AsyncMock(close=lambda: None)
+    async def probe_publish(binary: str, settings: StreamSettings) -> ProbeResult:
+        probed.append(settings.url)
+        return ProbeResult(failure=FailureKind.NONE)
 
     url = "rtsp://user:pw@[::1]:8554/announce"
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
     with patch(
-        "custom_components.rtsp_announcer.config_flow.asyncio.open_connection",
-        open_connection,
+        "custom_components.rtsp_announcer.config_flow.probe_publish", probe_publish
     ):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_NAME: "Hall", CONF_URL: url}
         )
-    assert probed == [("::1", 8554)]
+    assert probed == [url]
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == url
     assert result["result"].unique_id == "rtsp://[::1]:8554/announce"

@@ -1,17 +1,24 @@
-"""Tests of the RTSP Announcer config, options and reconfigure flows."""
+"""Tests of the RTSP Announcer config, options, reconfigure and reauth flows.
+
+Every URL the flows accept is published to for real: the flows run the
+stream's ffmpeg against real peers (ffmpeg's RTSP listener, the
+rtsp-server-perl relay, small asyncio RTSP peers for the answers no real server
+here gives on demand) and no ffmpeg may be left behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import socket
-from collections.abc import AsyncGenerator, Generator, Mapping
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
 import voluptuous as vol
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
@@ -19,6 +26,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
+import custom_components.rtsp_announcer as integration
+from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.probe import probe_publish
+from custom_components.rtsp_announcer.audio.publisher import FailureKind, Supervision
 from custom_components.rtsp_announcer.audio.url import parse_rtsp_url
 from custom_components.rtsp_announcer.config_flow import url_with_credentials
 from custom_components.rtsp_announcer.const import (
@@ -39,7 +50,120 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
 )
 
+from .common import ffmpeg_children, wait_available
+from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
+from .test_faults import StatusServer
+
 FLOW = "custom_components.rtsp_announcer.config_flow"
+PROBE_TIMEOUT = "custom_components.rtsp_announcer.audio.probe.PROBE_TIMEOUT"
+SECRET = "S3cr3tP4ss"  # noqa: S105 - the password no form may echo
+STREAM = "media_player.hall"
+FIGURES = logging.getLogger("tests.figures")
+
+
+# --------------------------------------------------------------------------- peers
+
+
+class TransportPeer:
+    """An RTSP server that takes a stream over UDP only.
+
+    SETUP over TCP is answered "461 Unsupported Transport", as RFC 2326 wants
+    from a server that does not support the transport; everything else gets
+    "200 OK", and the RTP packets go to a UDP socket of its own.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.rtp_packets = 0
+        self._server: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://{HOST}:{self.port}/announce"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        peer = self
+
+        class Rtp(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                peer.rtp_packets += 1
+
+        self._udp, _ = await loop.create_datagram_endpoint(Rtp, local_addr=(HOST, 0))
+        self._server = await asyncio.start_server(self._serve, HOST, 0)
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        assert self._udp is not None
+        rtp_port = self._udp.get_extra_info("sockname")[1]
+        self._writers.add(writer)
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode(errors="replace").split("\r\n")
+                method = lines[0].split(" ", 1)[0]
+                fields = {
+                    name.strip().lower(): value.strip()
+                    for name, _, value in (line.partition(":") for line in lines[1:])
+                }
+                if length := int(fields.get("content-length", "0")):
+                    await reader.readexactly(length)
+                transport = fields.get("transport", "")
+                self.requests.append((method, transport))
+                status, extra = "200 OK", ""
+                if method == "SETUP" and "/TCP" in transport:
+                    status = "461 Unsupported Transport"
+                elif method == "SETUP":
+                    extra = (
+                        f"Transport: {transport};server_port={rtp_port}-{rtp_port}\r\n"
+                    )
+                writer.write(
+                    f"RTSP/1.0 {status}\r\nCSeq: {fields.get('cseq', '0')}\r\n"
+                    f"Session: 1\r\n{extra}\r\n".encode()
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def status_server(status: str, **kwargs: Any) -> AsyncGenerator[StatusServer]:
+    server = StatusServer(status, **kwargs)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+# ------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(autouse=True)
+def no_ffmpeg_left() -> Generator[None]:
+    """Every publish attempt is over, its ffmpeg reaped, when a test ends."""
+    yield
+    assert ffmpeg_children() == []
 
 
 @pytest.fixture
@@ -54,37 +178,48 @@ def mock_setup_entry() -> Generator[AsyncMock]:
 
 
 @pytest.fixture
-async def port(socket_enabled: None) -> AsyncGenerator[int]:
-    """Return the port of a TCP server on 127.0.0.1 that stands in for RTSP."""
-    accepted: list[asyncio.StreamWriter] = []
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    """A real RTSP server: ffmpeg's listener, any path, TCP or UDP."""
+    async with ListenReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    return free_port()
+
+
+@pytest.fixture
+async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
+    """A TCP server that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
 
     def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
+        held.append(writer)
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    server = await asyncio.start_server(on_connect, HOST, 0)
     yield server.sockets[0].getsockname()[1]
-    for writer in accepted:
+    for writer in held:
         writer.close()
     server.close()
     await server.wait_closed()
 
 
-@pytest.fixture
-def closed_port(socket_enabled: None) -> int:
-    """Return a port on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free: int = sock.getsockname()[1]
-    return free
+def _url(port: int, path: str = "/announce", userinfo: str = "") -> str:
+    return f"rtsp://{userinfo}{HOST}:{port}{path}"
 
 
-def _entry(port: int, path: str = "/announce", name: str = "Hall") -> MockConfigEntry:
-    url = f"rtsp://127.0.0.1:{port}{path}"
+def _entry(
+    port: int, path: str = "/announce", name: str = "Hall", **options: Any
+) -> MockConfigEntry:
+    url = _url(port, path)
     return MockConfigEntry(
         domain=DOMAIN,
         title=name,
         unique_id=url,
         data={CONF_NAME: name, CONF_URL: url},
+        options=options,
     )
 
 
@@ -92,6 +227,14 @@ def _schema(result: Mapping[str, Any]) -> vol.Schema:
     schema = result["data_schema"]
     assert isinstance(schema, vol.Schema)
     return schema
+
+
+def _suggested(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(key): key.description["suggested_value"]
+        for key in _schema(result).schema
+        if key.description and "suggested_value" in key.description
+    }
 
 
 async def _start_user_flow(hass: HomeAssistant) -> dict[str, Any]:
@@ -104,38 +247,49 @@ async def _start_user_flow(hass: HomeAssistant) -> dict[str, Any]:
     return dict(result)
 
 
-async def test_user_flow_creates_entry(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+async def _submit_user(
+    hass: HomeAssistant, flow_id: str, url: str, name: str = "Hall"
+) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_NAME: name, CONF_URL: url}
+    )
+    return dict(result)
+
+
+# ----------------------------------------------------------------------- user step
+
+
+async def test_user_flow_publishes_then_creates_entry(
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
     result = await _start_user_flow(hass)
-    url = f"rtsp://Admin:s3cr%40t@127.0.0.1:{port}/announce"
+    url = _url(receiver.port, userinfo="Admin:s3cr%40t@")
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Front door", CONF_URL: f"  {url} "}
-    )
+    result2 = await _submit_user(hass, result["flow_id"], f"  {url} ", "Front door")
     await hass.async_block_till_done()
 
     assert result2["type"] is FlowResultType.CREATE_ENTRY
     assert result2["title"] == "Front door"
     assert result2["data"] == {CONF_NAME: "Front door", CONF_URL: url}
     entry = result2["result"]
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/announce"
+    assert entry.unique_id == _url(receiver.port)
     assert "s3cr" not in entry.unique_id
     assert "Admin" not in entry.unique_id
+    # The default transport worked: nothing to keep in the options.
     assert entry.options == {}
     assert len(mock_setup_entry.mock_calls) == 1
+    # The server really got a stream (the silence of the attempt).
+    session = await receiver.wait_for_session(1, timeout=5)
+    assert session.sample_count > 0
 
 
 async def test_user_flow_default_name(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
     result = await _start_user_flow(hass)
     assert _schema(result)({CONF_URL: "x"})[CONF_NAME] == "Announcer"
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_NAME: "   ", CONF_URL: f"rtsp://127.0.0.1:{port}/a"},
-    )
+    result2 = await _submit_user(hass, result["flow_id"], receiver.url, "   ")
 
     assert result2["type"] is FlowResultType.CREATE_ENTRY
     assert result2["title"] == "Announcer"
@@ -153,104 +307,170 @@ async def test_user_flow_default_name(
     ],
 )
 async def test_user_invalid_url_then_recover(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock, bad_url: str
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    mock_setup_entry: AsyncMock,
+    bad_url: str,
 ) -> None:
     result = await _start_user_flow(hass)
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Hall", CONF_URL: bad_url}
-    )
+    result2 = await _submit_user(hass, result["flow_id"], bad_url)
 
     assert result2["type"] is FlowResultType.FORM
     assert result2["errors"] == {CONF_URL: "invalid_url"}
     # The form keeps what was typed so it can be corrected.
-    suggested = {
-        str(key): key.description["suggested_value"]
-        for key in _schema(result2).schema
-        if key.description
-    }
-    assert suggested == {CONF_NAME: "Hall", CONF_URL: bad_url}
+    assert _suggested(result2) == {CONF_NAME: "Hall", CONF_URL: bad_url}
 
-    result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Hall", CONF_URL: f"rtsp://127.0.0.1:{port}/a"}
-    )
+    result3 = await _submit_user(hass, result["flow_id"], receiver.url)
     assert result3["type"] is FlowResultType.CREATE_ENTRY
-    assert result3["result"].unique_id == f"rtsp://127.0.0.1:{port}/a"
+    assert result3["result"].unique_id == receiver.url
 
 
-async def test_user_cannot_connect_then_recover(
-    hass: HomeAssistant, closed_port: int, port: int, mock_setup_entry: AsyncMock
+async def test_user_closed_port_then_recover(
+    hass: HomeAssistant,
+    closed_port: int,
+    receiver: ListenReceiver,
+    mock_setup_entry: AsyncMock,
 ) -> None:
     result = await _start_user_flow(hass)
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_NAME: "Hall", CONF_URL: f"rtsp://127.0.0.1:{closed_port}/a"},
-    )
+    result2 = await _submit_user(hass, result["flow_id"], _url(closed_port))
 
     assert result2["type"] is FlowResultType.FORM
     assert result2["errors"] == {"base": "cannot_connect"}
+    assert mock_setup_entry.mock_calls == []
 
-    result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Hall", CONF_URL: f"rtsp://127.0.0.1:{port}/a"}
-    )
+    result3 = await _submit_user(hass, result["flow_id"], receiver.url)
     assert result3["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def _never_connects(*_: object) -> tuple[object, object]:
-    await asyncio.Event().wait()
-    raise AssertionError  # pragma: no cover
-
-
-async def test_user_connect_timeout(hass: HomeAssistant) -> None:
+@pytest.mark.usefixtures("socket_enabled")
+@pytest.mark.parametrize(
+    ("status", "options_too", "error"),
+    [
+        # A server that wants credentials asks for them at once, OPTIONS included.
+        ("401 Unauthorized", True, "invalid_auth"),
+        ("403 Forbidden", False, "forbidden"),
+        ("404 Not Found", False, "path_not_found"),
+    ],
+)
+async def test_user_refusals_then_recover(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    mock_setup_entry: AsyncMock,
+    status: str,
+    options_too: bool,
+    error: str,
+) -> None:
     result = await _start_user_flow(hass)
 
-    with (
-        patch(f"{FLOW}.CONNECT_TIMEOUT", 0.01),
-        patch(f"{FLOW}.asyncio.open_connection", _never_connects),
-    ):
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_NAME: "Hall", CONF_URL: "rtsp://10.0.0.1/a"}
+    async with status_server(status, options_too=options_too) as server:
+        url = server.url(f"user:{SECRET}@")
+        result2 = await _submit_user(hass, result["flow_id"], url)
+
+    assert result2["type"] is FlowResultType.FORM
+    assert result2["errors"] == {"base": error}
+    assert "ANNOUNCE" in server.requests or options_too
+    assert SECRET not in str(result2)
+    assert _suggested(result2)[CONF_URL] == url
+
+    result3 = await _submit_user(hass, result["flow_id"], receiver.url)
+    assert result3["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_user_other_answer_shows_what_ffmpeg_said(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    result = await _start_user_flow(hass)
+
+    async with status_server("400 Bad Request") as server:
+        result2 = await _submit_user(
+            hass, result["flow_id"], server.url(f"user:{SECRET}@")
         )
 
     assert result2["type"] is FlowResultType.FORM
+    assert result2["errors"] == {"base": "unknown"}
+    reason = result2["description_placeholders"]["error"]
+    assert "400 Bad Request" in reason
+    assert not reason.startswith("[")
+    assert SECRET not in str(result2)
+
+
+async def test_user_server_that_never_answers_times_out(
+    hass: HomeAssistant, silent_port: int
+) -> None:
+    result = await _start_user_flow(hass)
+
+    started = time.monotonic()
+    with patch(PROBE_TIMEOUT, 0.5):
+        result2 = await _submit_user(hass, result["flow_id"], _url(silent_port))
+    took = time.monotonic() - started
+
+    assert result2["type"] is FlowResultType.FORM
     assert result2["errors"] == {"base": "cannot_connect"}
+    # Killed at the limit, not left waiting on the server.
+    assert took < 2.5
+    assert ffmpeg_children() == []
+
+
+async def test_user_without_ffmpeg(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    result = await _start_user_flow(hass)
+
+    with patch(
+        "homeassistant.components.ffmpeg.FFmpegManager.binary",
+        new="/nonexistent/ffmpeg",
+    ):
+        result2 = await _submit_user(hass, result["flow_id"], receiver.url)
+
+    assert result2["type"] is FlowResultType.FORM
+    assert result2["errors"] == {"base": "ffmpeg_not_found"}
 
 
 async def test_user_unexpected_error(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:
     result = await _start_user_flow(hass)
+    url = f"rtsp://user:{SECRET}@10.0.0.1/a"
 
     with (
         caplog.at_level(logging.ERROR),
-        patch(f"{FLOW}.asyncio.open_connection", side_effect=RuntimeError("boom")),
+        patch(f"{FLOW}.probe_publish", side_effect=RuntimeError(f"boom at {url}")),
     ):
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {CONF_NAME: "Hall", CONF_URL: "rtsp://user:hunter2@10.0.0.1/a"},
-        )
+        result2 = await _submit_user(hass, result["flow_id"], url)
 
     assert result2["type"] is FlowResultType.FORM
     assert result2["errors"] == {"base": "unknown"}
+    assert result2["description_placeholders"] == {
+        "error": "boom at rtsp://***:***@10.0.0.1/a"
+    }
     assert "rtsp://***:***@10.0.0.1/a" in caplog.text
-    assert "hunter2" not in caplog.text
+    assert SECRET not in caplog.text
 
 
-async def test_user_connection_reset_on_close_is_ignored(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+@pytest.mark.usefixtures("socket_enabled")
+async def test_user_transport_refused_tries_the_other_and_keeps_it(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    result = await _start_user_flow(hass)
-
-    with patch.object(
-        asyncio.StreamWriter, "wait_closed", side_effect=ConnectionResetError
-    ):
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {CONF_NAME: "Hall", CONF_URL: f"rtsp://127.0.0.1:{port}/a"},
-        )
+    peer = TransportPeer()
+    await peer.start()
+    try:
+        result = await _start_user_flow(hass)
+        result2 = await _submit_user(hass, result["flow_id"], peer.url)
+    finally:
+        await peer.stop()
 
     assert result2["type"] is FlowResultType.CREATE_ENTRY
+    # The stream publishes over UDP from the start, and the options say so.
+    assert result2["result"].options == {CONF_RTSP_TRANSPORT: "udp"}
+    setups = [transport for method, transport in peer.requests if method == "SETUP"]
+    assert len(setups) == 2
+    assert "/TCP" in setups[0]
+    assert "/TCP" not in setups[1]
+    assert ("RECORD", "") in peer.requests
+    assert peer.rtp_packets > 0
 
 
 @pytest.mark.parametrize(
@@ -261,19 +481,59 @@ async def test_user_connection_reset_on_close_is_ignored(
         "RTSP://other:secret@127.0.0.1:{port}/announce",
     ],
 )
-async def test_user_duplicate_aborts(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock, url: str
+async def test_user_duplicate_aborts_without_publishing(
+    hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock, url: str
 ) -> None:
-    _entry(port).add_to_hass(hass)
+    _entry(closed_port).add_to_hass(hass)
     result = await _start_user_flow(hass)
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "Again", CONF_URL: url.format(port=port)}
+    # Nothing listens there: an attempt would have said cannot_connect.
+    result2 = await _submit_user(
+        hass, result["flow_id"], url.format(port=closed_port), "Again"
     )
 
     assert result2["type"] is FlowResultType.ABORT
     assert result2["reason"] == "already_configured"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# ----------------------------------------------------------------- publish attempt
+
+
+async def test_publish_attempt_outcomes_and_duration(
+    receiver: ListenReceiver, closed_port: int
+) -> None:
+    ok = await probe_publish("ffmpeg", StreamSettings(url=receiver.url))
+    refused = await probe_publish("ffmpeg", StreamSettings(url=_url(closed_port)))
+
+    assert ok.ok
+    assert ok.error is None
+    assert refused.failure is FailureKind.CONNECTION_REFUSED
+    assert refused.error is not None
+    assert "Connection refused" in refused.error
+    assert ok.seconds < 3
+    assert refused.seconds < 3
+    FIGURES.info(
+        f"publish attempt: accepted in {ok.seconds * 1000:.0f} ms,"
+        f" refused connection in {refused.seconds * 1000:.0f} ms"
+    )
+
+
+async def test_cancelled_publish_attempt_leaves_no_ffmpeg(silent_port: int) -> None:
+    attempt = asyncio.create_task(
+        probe_publish("ffmpeg", StreamSettings(url=_url(silent_port)))
+    )
+    await asyncio.sleep(0.5)
+    assert ffmpeg_children() != []
+
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+
+    assert ffmpeg_children() == []
+
+
+# -------------------------------------------------------------------- options flow
 
 
 async def test_options_flow_defaults(hass: HomeAssistant) -> None:
@@ -295,7 +555,9 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
     hass.config_entries.options.async_abort(result["flow_id"])
 
 
-async def test_options_flow_saves_typed_values(hass: HomeAssistant) -> None:
+async def test_options_flow_saves_typed_values(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
     entry = _entry(554)
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -311,6 +573,7 @@ async def test_options_flow_saves_typed_values(hass: HomeAssistant) -> None:
             CONF_LEAD_MS: 125.0,
         },
     )
+    await hass.async_block_till_done()
 
     assert result2["type"] is FlowResultType.CREATE_ENTRY
     expected = {
@@ -357,10 +620,13 @@ async def test_options_flow_rejects_out_of_range(
     hass.config_entries.options.async_abort(result["flow_id"])
 
 
+# --------------------------------------------------------------------- reconfigure
+
+
 async def test_reconfigure_changes_url(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(port)
+    entry = _entry(receiver.port)
     entry.add_to_hass(hass)
 
     result = await entry.start_reconfigure_flow(hass)
@@ -371,7 +637,7 @@ async def test_reconfigure_changes_url(
     (url_key,) = _schema(result).schema
     assert url_key.description == {"suggested_value": entry.data[CONF_URL]}
 
-    new_url = f"rtsp://user:pw@127.0.0.1:{port}/other"
+    new_url = _url(receiver.port, "/other", "user:pw@")
     result2 = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: f" {new_url}"}
     )
@@ -380,19 +646,20 @@ async def test_reconfigure_changes_url(
     assert result2["type"] is FlowResultType.ABORT
     assert result2["reason"] == "reconfigure_successful"
     assert entry.data == {CONF_NAME: "Hall", CONF_URL: new_url}
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/other"
+    assert entry.unique_id == _url(receiver.port, "/other")
     assert entry.title == "Hall"
     assert len(mock_setup_entry.mock_calls) == 1
+    await receiver.wait_for_session(1, timeout=5)
 
 
 async def test_reconfigure_credentials_only(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(port)
+    entry = _entry(receiver.port)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
 
-    new_url = f"rtsp://new:creds@127.0.0.1:{port}/announce"
+    new_url = _url(receiver.port, userinfo="new:creds@")
     result2 = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: new_url}
     )
@@ -401,13 +668,17 @@ async def test_reconfigure_credentials_only(
     assert result2["type"] is FlowResultType.ABORT
     assert result2["reason"] == "reconfigure_successful"
     assert entry.data[CONF_URL] == new_url
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/announce"
+    assert entry.unique_id == receiver.url
 
 
+@pytest.mark.usefixtures("socket_enabled")
 async def test_reconfigure_errors_then_recover(
-    hass: HomeAssistant, port: int, closed_port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    closed_port: int,
+    mock_setup_entry: AsyncMock,
 ) -> None:
-    entry = _entry(port)
+    entry = _entry(receiver.port)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
 
@@ -420,62 +691,110 @@ async def test_reconfigure_errors_then_recover(
     assert url_key.description == {"suggested_value": "rtsp://127.0.0.1:0/a"}
 
     result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: f"rtsp://127.0.0.1:{closed_port}/a"}
+        result["flow_id"], {CONF_URL: _url(closed_port)}
     )
     assert result3["type"] is FlowResultType.FORM
     assert result3["errors"] == {"base": "cannot_connect"}
-    assert entry.data[CONF_URL] == f"rtsp://127.0.0.1:{port}/announce"
 
-    result4 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: f"rtsp://127.0.0.1:{port}/b"}
+    async with status_server("404 Not Found") as server:
+        result4 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: server.url()}
+        )
+    assert result4["type"] is FlowResultType.FORM
+    assert result4["errors"] == {"base": "path_not_found"}
+    assert entry.data[CONF_URL] == receiver.url
+    assert mock_setup_entry.mock_calls == []
+
+    result5 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: _url(receiver.port, "/b")}
     )
     await hass.async_block_till_done()
-    assert result4["type"] is FlowResultType.ABORT
-    assert result4["reason"] == "reconfigure_successful"
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/b"
+    assert result5["type"] is FlowResultType.ABORT
+    assert result5["reason"] == "reconfigure_successful"
+    assert entry.unique_id == _url(receiver.port, "/b")
 
 
 async def test_reconfigure_onto_another_entry_aborts(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(port, "/one", "One")
+    entry = _entry(closed_port, "/one", "One")
     entry.add_to_hass(hass)
-    _entry(port, "/two", "Two").add_to_hass(hass)
+    _entry(closed_port, "/two", "Two").add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
 
     result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: f"rtsp://u:p@127.0.0.1:{port}/two"}
+        result["flow_id"], {CONF_URL: _url(closed_port, "/two", "u:p@")}
     )
 
     assert result2["type"] is FlowResultType.ABORT
     assert result2["reason"] == "already_configured"
-    assert entry.data[CONF_URL] == f"rtsp://127.0.0.1:{port}/one"
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/one"
+    assert entry.data[CONF_URL] == _url(closed_port, "/one")
+    assert entry.unique_id == _url(closed_port, "/one")
     assert mock_setup_entry.mock_calls == []
 
 
+@pytest.mark.usefixtures("socket_enabled")
+async def test_reconfigure_reports_a_refused_transport(
+    hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
+) -> None:
+    # The transport is the user's choice in the options: not changed behind it.
+    entry = _entry(closed_port, **{CONF_RTSP_TRANSPORT: "tcp"})
+    entry.add_to_hass(hass)
+    peer = TransportPeer()
+    await peer.start()
+    try:
+        result = await entry.start_reconfigure_flow(hass)
+        result2 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: peer.url}
+        )
+    finally:
+        await peer.stop()
+
+    assert result2["type"] is FlowResultType.FORM
+    assert result2["errors"] == {"base": "unsupported_transport"}
+    assert result2["description_placeholders"] == {"transport": "TCP"}
+    assert [m for m, _ in peer.requests].count("SETUP") == 1
+    assert entry.options == {CONF_RTSP_TRANSPORT: "tcp"}
+
+
+async def test_reconfigure_publishes_with_the_entry_transport(
+    hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
+) -> None:
+    """rtsp-server-perl takes UDP publishers only: the attempt uses the option."""
+    entry = _entry(closed_port, **{CONF_RTSP_TRANSPORT: "udp"})
+    entry.add_to_hass(hass)
+    async with RelayServer() as relay:
+        result = await entry.start_reconfigure_flow(hass)
+        result2 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: relay.publish_url}
+        )
+        await hass.async_block_till_done()
+        assert result2["type"] is FlowResultType.ABORT
+        assert result2["reason"] == "reconfigure_successful"
+        # Mounted and cleanly unmounted (TEARDOWN): the path is free again.
+        assert [event for _, event, _ in relay.mount_events] == [
+            "mounted",
+            "unmounted",
+        ]
+        assert "Unable to parse" not in relay.log()
+
+
+# -------------------------------------------------------------------------- reauth
+
+
 def _reauth_entry(port: int, userinfo: str = "old:wrong@") -> MockConfigEntry:
-    url = f"rtsp://{userinfo}127.0.0.1:{port}/announce"
     return MockConfigEntry(
         domain=DOMAIN,
         title="Hall",
-        unique_id=f"rtsp://127.0.0.1:{port}/announce",
-        data={CONF_NAME: "Hall", CONF_URL: url},
+        unique_id=_url(port),
+        data={CONF_NAME: "Hall", CONF_URL: _url(port, userinfo=userinfo)},
     )
 
 
-def _suggested(result: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        str(key): key.description["suggested_value"]
-        for key in _schema(result).schema
-        if key.description and "suggested_value" in key.description
-    }
-
-
 async def test_reauth_replaces_the_credentials(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _reauth_entry(port)
+    entry = _reauth_entry(receiver.port)
     entry.add_to_hass(hass)
 
     result = await entry.start_reauth_flow(hass)
@@ -484,7 +803,7 @@ async def test_reauth_replaces_the_credentials(
     assert result["step_id"] == "reauth_confirm"
     assert result["errors"] == {}
     assert result["description_placeholders"] == {
-        "url": f"rtsp://***:***@127.0.0.1:{port}/announce",
+        "url": _url(receiver.port, userinfo="***:***@"),
         "name": "Hall",
     }
     # The user name is offered again; the password never is.
@@ -499,19 +818,19 @@ async def test_reauth_replaces_the_credentials(
     assert result2["reason"] == "reauth_successful"
     assert entry.data == {
         CONF_NAME: "Hall",
-        CONF_URL: f"rtsp://admin:p%40ss%3Aw%2Frd%20%231@127.0.0.1:{port}/announce",
+        CONF_URL: _url(receiver.port, userinfo="admin:p%40ss%3Aw%2Frd%20%231@"),
     }
     parsed = parse_rtsp_url(entry.data[CONF_URL])
     assert (parsed.username, parsed.password) == ("admin", "p@ss:w/rd #1")
-    assert (parsed.host, parsed.port, parsed.path) == ("127.0.0.1", port, "/announce")
-    assert entry.unique_id == f"rtsp://127.0.0.1:{port}/announce"
+    assert (parsed.host, parsed.port, parsed.path) == (HOST, receiver.port, "/announce")
+    assert entry.unique_id == receiver.url
     assert len(mock_setup_entry.mock_calls) == 1
 
 
 async def test_reauth_of_a_url_without_credentials(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+    hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _reauth_entry(port, userinfo="")
+    entry = _reauth_entry(receiver.port, userinfo="")
     entry.add_to_hass(hass)
 
     result = await entry.start_reauth_flow(hass)
@@ -524,40 +843,199 @@ async def test_reauth_of_a_url_without_credentials(
     assert result2["type"] is FlowResultType.ABORT
     assert result2["reason"] == "reauth_successful"
     # No password: the URL carries the user name alone.
-    assert entry.data[CONF_URL] == f"rtsp://viewer@127.0.0.1:{port}/announce"
+    assert entry.data[CONF_URL] == _url(receiver.port, userinfo="viewer@")
 
 
-async def test_reauth_errors_then_recover(
-    hass: HomeAssistant, port: int, mock_setup_entry: AsyncMock
+@pytest.mark.usefixtures("socket_enabled")
+async def test_reauth_wrong_password_then_recover(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _reauth_entry(port)
-    entry.add_to_hass(hass)
-    result = await entry.start_reauth_flow(hass)
-
-    with patch(f"{FLOW}.asyncio.open_connection", side_effect=OSError(111, "refused")):
+    async with status_server("401 Unauthorized", options_too=True) as server:
+        port = server.port
+        entry = _reauth_entry(port)
+        entry.add_to_hass(hass)
+        result = await entry.start_reauth_flow(hass)
         result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "first"}
+            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: SECRET}
         )
     assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "cannot_connect"}
+    assert result2["errors"] == {"base": "invalid_auth"}
     assert _suggested(result2) == {CONF_USERNAME: "admin"}
-    assert "first" not in str(result2)
+    assert SECRET not in str(result2)
 
-    # A password so long that the URL is no longer valid.
+    # The server is gone now.
     result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "x" * 3000}
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "first"}
     )
     assert result3["type"] is FlowResultType.FORM
-    assert result3["errors"] == {"base": "invalid_url"}
-    assert entry.data[CONF_URL] == f"rtsp://old:wrong@127.0.0.1:{port}/announce"
+    assert result3["errors"] == {"base": "cannot_connect"}
+    assert "first" not in str(result3)
+
+    # A password so long that the URL is no longer valid.
+    result4 = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "x" * 3000}
+    )
+    assert result4["type"] is FlowResultType.FORM
+    assert result4["errors"] == {"base": "invalid_url"}
+    assert entry.data[CONF_URL] == _url(port, userinfo="old:wrong@")
     assert mock_setup_entry.mock_calls == []
 
-    result4 = await hass.config_entries.flow.async_configure(
+    # A server on the same port that takes the stream.
+    async with ListenReceiver(port) as receiver:
+        result5 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
+        )
+        assert result5["type"] is FlowResultType.ABORT
+        assert result5["reason"] == "reauth_successful"
+        assert entry.data[CONF_URL] == _url(port, userinfo="admin:right@")
+        await receiver.wait_for_session(1, timeout=5)
+
+
+# ------------------------------------------------------------- one reload per change
+
+
+@pytest.fixture
+def count_reloads(
+    hass: HomeAssistant,
+) -> Generator[tuple[list[str], list[str]]]:
+    """Record every reload and every setup of an entry, as (reloads, setups)."""
+    reloads: list[str] = []
+    setups: list[str] = []
+    manager = hass.config_entries
+    reload = manager.async_reload
+    setup_entry = integration.async_setup_entry
+
+    async def counting_reload(entry_id: str) -> bool:
+        reloads.append(entry_id)
+        return await reload(entry_id)
+
+    async def counting_setup(hass: HomeAssistant, entry: Any) -> bool:
+        setups.append(entry.entry_id)
+        return await setup_entry(hass, entry)
+
+    # Long back-off: the stream of the old URL does not retry during a test.
+    with (
+        patch.object(manager, "async_reload", counting_reload),
+        patch.object(integration, "async_setup_entry", counting_setup),
+        patch.object(integration, "SUPERVISION", Supervision(backoff_initial=60)),
+    ):
+        yield reloads, setups
+
+
+async def _loaded_entry(hass: HomeAssistant, url: str) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Hall",
+        unique_id=url,
+        data={CONF_NAME: "Hall", CONF_URL: url},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def _settle(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Let every scheduled reload run (a second one would come right after)."""
+    for _ in range(3):
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.1)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def _unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+Change = Callable[[HomeAssistant, MockConfigEntry, ListenReceiver], Awaitable[None]]
+
+
+async def _reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
+) -> None:
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: receiver.url}
+    )
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def _reauthenticate(
+    hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
+) -> None:
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
     )
-    assert result4["type"] is FlowResultType.ABORT
-    assert result4["reason"] == "reauth_successful"
-    assert entry.data[CONF_URL] == f"rtsp://admin:right@127.0.0.1:{port}/announce"
+    assert result["reason"] == "reauth_successful"
+
+
+async def _change_options(
+    hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
+) -> None:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    defaults = _schema(result)({})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], defaults | {CONF_SAMPLE_RATE: "48000"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_reconfigure, _reauthenticate, _change_options],
+    ids=["reconfigure", "reauth", "options"],
+)
+async def test_a_change_reloads_the_entry_once(
+    hass: HomeAssistant,
+    count_reloads: tuple[list[str], list[str]],
+    change: Change,
+) -> None:
+    reloads, setups = count_reloads
+    # The entry starts on a port where nothing listens yet (it retries later)…
+    port = free_port()
+    entry = await _loaded_entry(hass, _url(port, userinfo="old:wrong@"))
+    assert setups == [entry.entry_id]
+    old_stream = entry.runtime_data.stream
+    # …then a server appears there, which the changed entry publishes to.
+    async with ListenReceiver(port) as receiver:
+        await change(hass, entry, receiver)
+        await _settle(hass, entry)
+
+        assert reloads == [entry.entry_id]
+        assert setups == [entry.entry_id] * 2
+        assert entry.runtime_data.stream is not old_stream
+        await wait_available(hass, STREAM)
+        await _unload(hass, entry)
+
+
+async def test_saving_unchanged_options_does_not_reload(
+    hass: HomeAssistant, count_reloads: tuple[list[str], list[str]]
+) -> None:
+    reloads, setups = count_reloads
+    entry = await _loaded_entry(hass, _url(free_port()))
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _schema(result)({})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # The defaults are now saved: a change of the stored options, same stream.
+    await _settle(hass, entry)
+    first = len(reloads)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _schema(result)({})
+    )
+    await _settle(hass, entry)
+
+    assert len(reloads) == first
+    assert len(setups) == 1 + first
+    await _unload(hass, entry)
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 @pytest.mark.parametrize(

@@ -463,21 +463,30 @@ async def test_unauthorized_raises_an_issue_and_asks_for_credentials(
         )
         assert len(reauth_flows(hass)) == 1
 
+        # This server refuses everyone: the flow tries the new password first.
+        result = await hass.config_entries.flow.async_configure(
+            flow["flow_id"], {"username": "user", "password": "n3w-Pass"}
+        )
+        assert result["type"] == "form"
+        assert result["errors"] == {"base": "invalid_auth"}
+        assert entry.data["url"] == server.url(f"user:{SECRET}@")
+        port = server.port
+    finally:
+        await server.stop()
+
+    # A server on the same port that takes the stream.
+    async with ListenReceiver(port, rate=RATE):
         result = await hass.config_entries.flow.async_configure(
             flow["flow_id"], {"username": "user", "password": "n3w-Pass"}
         )
         assert result["type"] == "abort"
         assert result["reason"] == "reauth_successful"
         await hass.async_block_till_done()
-        assert entry.data["url"] == server.url("user:n3w-Pass@")
+        assert entry.data["url"] == f"rtsp://user:n3w-Pass@{HOST}:{port}/announce"
         assert entry.state is ConfigEntryState.LOADED
-        # The reload took the old issue away; this server refuses everyone.
-        assert issue_id not in issues_of(hass)
-        await until(lambda: issue_id in issues_of(hass), 15, "the issue again")
-        await unload(hass, entry)
+        await wait_available(hass, ENTITY, timeout=20)
         assert issues_of(hass) == {}
-    finally:
-        await server.stop()
+        await unload(hass, entry)
     assert SECRET not in caplog.text
     assert "n3w-Pass" not in caplog.text
     FIGURES.info(f"401: repair issue and reauth flow {raised:.2f} s after setup")

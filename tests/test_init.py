@@ -119,7 +119,12 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
     entry = make_entry(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     old_stream = entry.runtime_data.stream
-    hass.config_entries.async_update_entry(entry, options={CONF_SAMPLE_RATE: 48000})
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    defaults = flow["data_schema"]({})
+    result = await hass.config_entries.options.async_configure(
+        flow["flow_id"], defaults | {CONF_SAMPLE_RATE: "48000"}
+    )
+    assert result["type"] == "create_entry"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     new_stream = entry.runtime_data.stream

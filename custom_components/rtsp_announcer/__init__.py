@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -72,11 +73,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def settings_from_entry(entry: RtspAnnouncerConfigEntry) -> StreamSettings:
-    """Build the stream settings from the entry's data and options."""
-    options = entry.options
+def stream_settings(url: str, options: Mapping[str, Any]) -> StreamSettings:
+    """Build the settings of a stream publishing to `url` with these options."""
     return StreamSettings(
-        url=entry.data[CONF_URL],
+        url=url,
         codec=Codec(options.get(CONF_CODEC, DEFAULT_CODEC)),
         pcm_transport=PcmTransport(
             options.get(CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT)
@@ -88,6 +88,11 @@ def settings_from_entry(entry: RtspAnnouncerConfigEntry) -> StreamSettings:
         frame_ms=int(options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)),
         lead_ms=int(options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)),
     )
+
+
+def settings_from_entry(entry: RtspAnnouncerConfigEntry) -> StreamSettings:
+    """Build the stream settings from the entry's data and options."""
+    return stream_settings(entry.data[CONF_URL], entry.options)
 
 
 async def async_setup_entry(
@@ -127,7 +132,8 @@ async def async_setup_entry(
     # Not listen_once: its remover logs an error when called after the event,
     # and the entry may be unloaded after Home Assistant has stopped.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_stream))
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    # No update listener: the flows that change the entry reload it themselves,
+    # once (the reconfigure and reauth steps, and the options flow).
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -141,12 +147,6 @@ async def async_unload_entry(
         await entry.runtime_data.stream.stop()
         await async_release_speech(hass, entry.entry_id)
     return unloaded
-
-
-async def _async_options_updated(
-    hass: HomeAssistant, entry: RtspAnnouncerConfigEntry
-) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
 
 
 class _StreamHealth:

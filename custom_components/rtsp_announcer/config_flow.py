@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
+import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import voluptuous as vol
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -29,8 +30,12 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from . import stream_settings
 from .audio.exceptions import InvalidUrlError
-from .audio.url import parse_rtsp_url, redact_url, strip_credentials
+from .audio.models import RtspTransport, StreamSettings
+from .audio.probe import ProbeResult, probe_publish
+from .audio.publisher import FailureKind
+from .audio.url import parse_rtsp_url, redact_text, redact_url, strip_credentials
 from .const import (
     CODECS,
     CONF_CODEC,
@@ -41,7 +46,6 @@ from .const import (
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
     CONF_URL,
-    CONNECT_TIMEOUT,
     DEFAULT_CODEC,
     DEFAULT_FRAME_MS,
     DEFAULT_LEAD_MS,
@@ -58,6 +62,13 @@ from .const import (
     RTSP_TRANSPORTS,
     SAMPLE_RATES,
 )
+
+if TYPE_CHECKING:
+    # Home Assistant 2026 installs probatio under the name voluptuous (in its
+    # own __init__): what the flow handlers take is a probatio schema.
+    import probatio as vol
+else:
+    import voluptuous as vol
 
 DEFAULT_NAME: Final = "Announcer"
 
@@ -83,6 +94,17 @@ REAUTH_SCHEMA: Final = vol.Schema(
     }
 )
 
+# The form error of each way a publish attempt fails (the supervisor's kinds);
+# any other failure is "unknown", with ffmpeg's own words.
+PROBE_ERRORS: Final = {
+    FailureKind.UNAUTHORIZED: "invalid_auth",
+    FailureKind.FORBIDDEN: "forbidden",
+    FailureKind.PATH_NOT_FOUND: "path_not_found",
+    FailureKind.CONNECTION_REFUSED: "cannot_connect",
+    FailureKind.START_TIMEOUT: "cannot_connect",
+    FailureKind.NOT_FOUND: "ffmpeg_not_found",
+}
+
 
 def url_with_credentials(url: str, username: str, password: str) -> str:
     """Return the URL with its credentials replaced.
@@ -105,35 +127,101 @@ def url_with_credentials(url: str, username: str, password: str) -> str:
     return f"{scheme}://{userinfo}@{rest}"
 
 
-async def async_validate_url(url: str) -> dict[str, str]:
-    """Check that a URL is a valid RTSP URL whose server accepts TCP connections.
+@dataclasses.dataclass(slots=True)
+class PublishCheck:
+    """The outcome of trying a URL, as the form shows it.
 
-    Only the TCP port is probed: publishing needs ffmpeg, which the integration
-    starts once the entry is set up.
+    Attributes:
+        errors: Form errors; empty when the server took the stream.
+        placeholders: Values for the error messages.
+        transport: The RTSP transport the server took the stream with.
+    """
+
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    placeholders: dict[str, str] = dataclasses.field(default_factory=dict)
+    transport: RtspTransport | None = None
+
+
+async def async_check_publish(
+    hass: HomeAssistant,
+    settings: StreamSettings,
+    *,
+    try_other_transport: bool = False,
+) -> PublishCheck:
+    """Publish a moment of silence with the stream's settings.
 
     Args:
-        url: The RTSP publish URL, already stripped.
+        hass: Home Assistant, for its ffmpeg binary.
+        settings: The settings the stream will publish with.
+        try_other_transport: If the server refuses the RTSP transport (461
+            Unsupported Transport), try the other one once.
 
     Returns:
-        Form errors, empty when the URL can be used.
+        The form errors and placeholders, and the transport that worked.
     """
+    binary = get_ffmpeg_manager(hass).binary
     try:
-        rtsp_url = parse_rtsp_url(url)
-    except InvalidUrlError:
-        return {CONF_URL: "invalid_url"}
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT):
-            _, writer = await asyncio.open_connection(rtsp_url.host, rtsp_url.port)
-    except (OSError, TimeoutError):
-        return {"base": "cannot_connect"}
-    except Exception:  # noqa: BLE001 - a failed probe is a form error, not a crash
-        LOGGER.exception("Unexpected error while connecting to %s", redact_url(url))
-        return {"base": "unknown"}
-    writer.close()
-    # The server was reached; a reset while closing says nothing about the URL.
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return {}
+        result = await probe_publish(binary, settings)
+        _log_attempt(settings, result)
+        if result.transport_refused and try_other_transport:
+            other = dataclasses.replace(
+                settings,
+                rtsp_transport=RtspTransport.UDP
+                if settings.rtsp_transport is RtspTransport.TCP
+                else RtspTransport.TCP,
+            )
+            second = await probe_publish(binary, other)
+            _log_attempt(other, second)
+            if not second.transport_refused:
+                settings, result = other, second
+    except Exception as err:  # noqa: BLE001 - a failed check is a form error
+        reason = redact_text(str(err) or type(err).__name__, settings.url)
+        # Not LOGGER.exception: the message may hold the URL's credentials.
+        LOGGER.error(
+            "Unexpected error while publishing to %s: %s: %s\n%s",
+            redact_url(settings.url),
+            type(err).__name__,
+            reason,
+            "".join(traceback.format_tb(err.__traceback__)).rstrip(),
+        )
+        return PublishCheck(errors={"base": "unknown"}, placeholders={"error": reason})
+    if result.ok:
+        return PublishCheck(transport=settings.rtsp_transport)
+    if result.transport_refused:
+        return PublishCheck(
+            errors={"base": "unsupported_transport"},
+            placeholders={"transport": settings.rtsp_transport.upper()},
+        )
+    if (error := PROBE_ERRORS.get(result.failure)) is not None:
+        return PublishCheck(errors={"base": error})
+    return PublishCheck(
+        errors={"base": "unknown"},
+        placeholders={"error": result.error or str(result.failure)},
+    )
+
+
+def _log_attempt(settings: StreamSettings, result: ProbeResult) -> None:
+    LOGGER.debug(
+        "Publishing to %s over %s: %s after %.0f ms%s",
+        redact_url(settings.url),
+        settings.rtsp_transport.upper(),
+        "accepted" if result.ok else result.failure,
+        result.seconds * 1000,
+        f" ({result.error})" if result.error else "",
+    )
+
+
+def _publishes_now(entry: ConfigEntry, settings: StreamSettings) -> bool:
+    """Whether the entry's stream publishes with these very settings right now.
+
+    Then the stream is the proof that they work, and a publish attempt would
+    compete with it for the path (a server that takes one publisher per path
+    refuses the attempt, others drop the stream to take it).
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        return False
+    stream = entry.runtime_data.stream
+    return bool(stream.available and stream.settings == settings)
 
 
 class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -154,19 +242,39 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for a name and the RTSP publish URL of a stream."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             url = user_input[CONF_URL].strip()
-            if not (errors := await async_validate_url(url)):
-                await self.async_set_unique_id(strip_credentials(url))
+            try:
+                unique_id = strip_credentials(url)
+            except InvalidUrlError:
+                errors = {CONF_URL: "invalid_url"}
+            else:
+                # Before publishing: an attempt on a configured stream's path
+                # would disturb that stream.
+                await self.async_set_unique_id(unique_id)
                 self._abort_if_unique_id_configured()
-                name = user_input[CONF_NAME].strip() or DEFAULT_NAME
-                return self.async_create_entry(
-                    title=name, data={CONF_NAME: name, CONF_URL: url}
+                # A new stream starts with the default options; if the server
+                # refuses their RTSP transport, the other one is tried and kept.
+                check = await async_check_publish(
+                    self.hass, stream_settings(url, {}), try_other_transport=True
                 )
+                errors, placeholders = check.errors, check.placeholders
+                if not errors:
+                    name = user_input[CONF_NAME].strip() or DEFAULT_NAME
+                    options: dict[str, Any] = {}
+                    if check.transport not in (None, DEFAULT_RTSP_TRANSPORT):
+                        options[CONF_RTSP_TRANSPORT] = check.transport
+                    return self.async_create_entry(
+                        title=name,
+                        data={CONF_NAME: name, CONF_URL: url},
+                        options=options,
+                    )
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reconfigure(
@@ -175,25 +283,32 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change the RTSP publish URL of a stream."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             url = user_input[CONF_URL].strip()
-            if not (errors := await async_validate_url(url)):
+            try:
                 unique_id = strip_credentials(url)
+            except InvalidUrlError:
+                errors = {CONF_URL: "invalid_url"}
+            else:
                 # The stream may move to another URL, but not onto another entry's.
                 other = self.hass.config_entries.async_entry_for_domain_unique_id(
                     DOMAIN, unique_id
                 )
                 if other is not None and other.entry_id != entry.entry_id:
                     return self.async_abort(reason="already_configured")
-                return self.async_update_reload_and_abort(
-                    entry, unique_id=unique_id, data_updates={CONF_URL: url}
-                )
+                errors, placeholders = await self._async_check_entry(entry, url)
+                if not errors:
+                    return self.async_update_reload_and_abort(
+                        entry, unique_id=unique_id, data_updates={CONF_URL: url}
+                    )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
                 RECONFIGURE_SCHEMA, user_input or entry.data
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reauth(
@@ -210,16 +325,22 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         current = entry.data[CONF_URL]
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         suggested: dict[str, Any] = {}
         if user_input is not None:
             username = user_input[CONF_USERNAME].strip()
             url = url_with_credentials(current, username, user_input[CONF_PASSWORD])
-            if not (errors := await async_validate_url(url)):
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_URL: url}
-                )
-            # The form has no URL field to put a URL error on.
-            errors = {"base": next(iter(errors.values()))}
+            try:
+                parse_rtsp_url(url)
+            except InvalidUrlError:
+                # The form has no URL field to put the error on.
+                errors = {"base": "invalid_url"}
+            else:
+                errors, placeholders = await self._async_check_entry(entry, url)
+                if not errors:
+                    return self.async_update_reload_and_abort(
+                        entry, data_updates={CONF_URL: url}
+                    )
             suggested[CONF_USERNAME] = username
         elif (username := parse_rtsp_url(current).username) is not None:
             suggested[CONF_USERNAME] = username
@@ -228,8 +349,22 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(REAUTH_SCHEMA, suggested),
             errors=errors,
-            description_placeholders={"url": redact_url(current)},
+            description_placeholders={"url": redact_url(current), **placeholders},
         )
+
+    async def _async_check_entry(
+        self, entry: ConfigEntry, url: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Try the entry's stream on a new URL, with the entry's options.
+
+        Its RTSP transport is the user's choice in the options: a refusal of it
+        is reported, not worked around.
+        """
+        settings = stream_settings(url, entry.options)
+        if _publishes_now(entry, settings):
+            return {}, {}
+        check = await async_check_publish(self.hass, settings)
+        return check.errors, check.placeholders
 
 
 class RtspAnnouncerOptionsFlow(OptionsFlow):
@@ -238,18 +373,25 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show and save the stream options."""
+        """Show and save the stream options; a change restarts the stream once."""
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_CODEC: user_input[CONF_CODEC],
-                    CONF_PCM_TRANSPORT: user_input[CONF_PCM_TRANSPORT],
-                    CONF_SAMPLE_RATE: int(user_input[CONF_SAMPLE_RATE]),
-                    CONF_RTSP_TRANSPORT: user_input[CONF_RTSP_TRANSPORT],
-                    CONF_FRAME_MS: int(user_input[CONF_FRAME_MS]),
-                    CONF_LEAD_MS: int(user_input[CONF_LEAD_MS]),
-                }
-            )
+            options = {
+                CONF_CODEC: user_input[CONF_CODEC],
+                CONF_PCM_TRANSPORT: user_input[CONF_PCM_TRANSPORT],
+                CONF_SAMPLE_RATE: int(user_input[CONF_SAMPLE_RATE]),
+                CONF_RTSP_TRANSPORT: user_input[CONF_RTSP_TRANSPORT],
+                CONF_FRAME_MS: int(user_input[CONF_FRAME_MS]),
+                CONF_LEAD_MS: int(user_input[CONF_LEAD_MS]),
+            }
+            # Saved and reloaded here, only if something changed; Home
+            # Assistant then finds the options saved and does nothing more.
+            # (OptionsFlowWithReload does the same on the releases that have
+            # it; 2025.4 has not, and an update listener would reload a second
+            # time after every reconfigure and reauthentication.)
+            entry = self.config_entry
+            if self.hass.config_entries.async_update_entry(entry, options=options):
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+            return self.async_create_entry(data=options)
         return self.async_show_form(
             step_id="init", data_schema=_options_schema(self.config_entry.options)
         )
