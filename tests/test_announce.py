@@ -1,7 +1,7 @@
-"""The announce action's validation and the local voice entity, without a server.
+"""The announce action's validation and the local voice entity.
 
-The stream points at a port nothing listens on, so it is unavailable: enough
-to check every error a caller can cause, and that nothing gets queued then.
+The action runs on streams that publish (Home Assistant calls no unavailable
+entity); the voice entity needs no server, so its stream may be down.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.announce import AnnounceRequest
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry
+from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
 TTS_ENTITY = "tts.hall_local_voice"
@@ -31,11 +33,24 @@ DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
 @pytest.fixture
 async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
+    """A stream that is down: nothing listens on its port."""
     entry = add_entry(hass, DEAD_URL)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     yield entry
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
+    """A stream that publishes to a real RTSP server."""
+    async with ListenReceiver() as receiver:
+        entry = add_entry(hass, receiver.url)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, ENTITY)
+        yield entry
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:
@@ -68,15 +83,26 @@ def queue_length(entry: MockConfigEntry) -> int:
         ({"message": "hi", "options": {"shout": True}}, "invalid_option"),
         ({"media_id": "/etc/shadow"}, "media_not_allowed"),
         ({"media_id": "media-source://tts/"}, "decode_failed"),
+        ({"media_id": "media-source://tts/-stream-/"}, "decode_failed"),
+        ({"media_id": "media-source://tts/-stream-/gone.mp3"}, "decode_failed"),
+        (
+            {"media_id": "media-source://tts/tts.x?message=hi&tts_options=%7Bno"},
+            "decode_failed",
+        ),
+        (
+            {"media_id": "media-source://tts/tts.x?message=hi&tts_options=%5B1%5D"},
+            "decode_failed",
+        ),
+        ({"media_id": "media-source://tts/a/b?message=hi"}, "decode_failed"),
     ],
 )
 async def test_bad_calls_are_refused_and_queue_nothing(
-    hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, Any], key: str
+    hass: HomeAssistant, live: MockConfigEntry, data: dict[str, Any], key: str
 ) -> None:
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, wait=False, **data)
     assert err.value.translation_key == key
-    assert queue_length(entry) == 0
+    assert queue_length(live) == 0
 
 
 @pytest.mark.parametrize(
@@ -88,55 +114,85 @@ async def test_bad_calls_are_refused_and_queue_nothing(
         {"message": "hi", "tts_entity_id": "light.kitchen"},
         {"message": ["not", "a", "string"]},
         {"message": "hi", "options": "fast"},
+        # Home Assistant wants a target.
+        {"entity_id": None, "message": "hi"},
     ],
 )
 async def test_schema_refuses_wrong_types(
-    hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, Any]
+    hass: HomeAssistant, live: MockConfigEntry, data: dict[str, Any]
 ) -> None:
-    with pytest.raises(vol.Invalid):
-        await call(hass, **data)
+    if data.get("entity_id", ENTITY) is None:
+        del data["entity_id"]
+        with pytest.raises(vol.Invalid):
+            await hass.services.async_call(DOMAIN, "announce", data, blocking=True)
+    else:
+        with pytest.raises(vol.Invalid):
+            await call(hass, **data)
+    assert queue_length(live) == 0
+
+
+async def test_an_unavailable_stream_is_not_called(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    # Home Assistant calls no unavailable entity: nothing is queued for later.
+    assert (
+        await hass.services.async_call(
+            DOMAIN,
+            "announce",
+            {"entity_id": ENTITY, "message": "Hello", "wait": False},
+            blocking=True,
+        )
+        is None
+    )
     assert queue_length(entry) == 0
-
-
-async def test_unavailable_stream(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    with pytest.raises(HomeAssistantError) as err:
+    # A caller that wants a response hears that no stream was called.
+    with pytest.raises(HomeAssistantError):
         await call(hass, message="Hello")
+    # A stream that goes down while a call is planned refuses a waiting caller
+    # (one that does not wait gets queued for when the stream returns).
+    announcer = entry.runtime_data.announcer
+    with pytest.raises(HomeAssistantError) as err:
+        announcer.check_room(AnnounceRequest(message="Hello"))
     assert err.value.translation_key == "stream_unavailable"
-    assert queue_length(entry) == 0
-    # Without waiting, the announcement is queued for when the stream returns.
-    response = await call(hass, message="Hello", wait=False)
-    assert response[ENTITY]["state"] == "queued"
-    assert queue_length(entry) == 1
+    assert err.value.translation_placeholders == {"entity_id": ENTITY}
+    announcer.check_room(AnnounceRequest(message="Hello", wait=False))
 
 
-async def test_queue_limit(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    limit = entry.runtime_data.stream.queue.max_items
-    for _ in range(limit):
-        await call(hass, message="Hello", wait=False)
+async def test_queue_limit(hass: HomeAssistant, live: MockConfigEntry) -> None:
+    stream = live.runtime_data.stream
+    limit = stream.queue.max_items
+    while len(stream.queue) < limit - 1:
+        stream.queue.add(stream.new_item(title="someone else's"))
+    await call(hass, message="Hello", wait=False)
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, message="Hello", wait=False)
     assert err.value.translation_key == "queue_full"
-    assert queue_length(entry) == limit
+    assert err.value.translation_placeholders == {
+        "entity_id": ENTITY,
+        "limit": str(limit),
+    }
+    assert queue_length(live) == limit
+    stream.stop_playback()
 
 
-async def test_targets_must_be_streams(
-    hass: HomeAssistant, entry: MockConfigEntry
+async def test_targets_that_are_not_streams_are_not_called(
+    hass: HomeAssistant, live: MockConfigEntry
 ) -> None:
     hass.states.async_set("media_player.other", "idle")
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, entity_id="media_player.other", message="hi")
-    assert err.value.translation_key == "invalid_target"
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, entity_id=[], message="hi")
-    assert err.value.translation_key == "no_target"
+    response = await call(hass, entity_id=[ENTITY, "media_player.other"], message="hi")
+    assert list(response) == [ENTITY]
+    targets: list[str | list[str]] = ["media_player.other", []]
+    for target in targets:
+        with pytest.raises(HomeAssistantError):
+            await call(hass, entity_id=target, message="hi")
 
 
 async def test_control_characters_are_cleaned(
-    hass: HomeAssistant, entry: MockConfigEntry
+    hass: HomeAssistant, live: MockConfigEntry
 ) -> None:
     response = await call(hass, message="Door\x00 open\x07\ud800", wait=False)
-    item = entry.runtime_data.stream.queue.current or next(
-        iter(entry.runtime_data.stream.queue._items)
+    item = live.runtime_data.stream.queue.current or next(
+        iter(live.runtime_data.stream.queue._items)
     )
     assert item.id == response[ENTITY]["announcement_id"]
     assert item.title == "Door  open"
@@ -201,7 +257,7 @@ async def test_local_voice_bad_requests(
 
 
 async def test_media_selector_values_and_empty_chime(
-    hass: HomeAssistant, entry: MockConfigEntry
+    hass: HomeAssistant, live: MockConfigEntry
 ) -> None:
     # The UI's media selector sends a dict; an emptied chime field means the default.
     with pytest.raises(ServiceValidationError) as err:

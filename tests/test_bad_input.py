@@ -4,8 +4,9 @@ The announce action is fed a few hundred calls that hypothesis builds from a
 valid one by breaking at least one field (wrong types, unspeakable or huge
 messages, SSML-looking markup, unknown voices, languages and options, volumes
 out of range, unknown targets, forbidden media). Each must be refused with
-`vol.Invalid`, `ServiceValidationError` or `HomeAssistantError`, nothing may be
-queued, and the stream must go on publishing.
+`vol.Invalid`, `ServiceValidationError` or `HomeAssistantError`, or, when its
+target is not a stream, passed over by Home Assistant (the action is an entity
+service); nothing may be queued, and the stream must go on publishing.
 """
 
 from __future__ import annotations
@@ -276,7 +277,11 @@ async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerato
 
 
 class Tally:
-    """What became of each call: refused (by kind), accepted or crashed."""
+    """What became of each call: refused (by kind), passed over, accepted or crashed.
+
+    A call whose target is no stream is passed over by Home Assistant: it
+    returns without calling the stream, so it is not accepted either.
+    """
 
     def __init__(self, hass: HomeAssistant, stream: Any) -> None:
         self._hass = hass
@@ -284,11 +289,17 @@ class Tally:
         self.refused: collections.Counter[str] = collections.Counter()
         self.kinds: collections.Counter[str] = collections.Counter()
         self.accepted: list[Any] = []
+        self.passed_over: list[Any] = []
         self.crashed: list[tuple[Any, BaseException]] = []
 
     @property
     def tried(self) -> int:
-        return self.refused.total() + len(self.accepted) + len(self.crashed)
+        return (
+            self.refused.total()
+            + len(self.accepted)
+            + len(self.passed_over)
+            + len(self.crashed)
+        )
 
     async def call(self, data: Any) -> BaseException | None:
         """Make one call; return what it raised if that was not a refusal."""
@@ -305,7 +316,11 @@ class Tally:
             self.crashed.append((data, err))
             return err
         else:
-            self.accepted.append(data)
+            targets = data.get("entity_id") if isinstance(data, dict) else None
+            if targets == ENTITY or (isinstance(targets, list) and ENTITY in targets):
+                self.accepted.append(data)
+            else:
+                self.passed_over.append(data)
         # Whatever happened, nothing may wait in the queue.
         if len(self._stream.queue):
             self.accepted.append(("queued", data))
@@ -350,7 +365,8 @@ async def test_malformed_announcements_are_refused(
 
     FIGURES.info(
         f"bad announce calls: {tally.tried} tried, {tally.refused.total()} refused"
-        f" ({dict(tally.refused)}), {len(tally.accepted)} accepted,"
+        f" ({dict(tally.refused)}), {len(tally.passed_over)} passed over,"
+        f" {len(tally.accepted)} accepted,"
         f" {len(tally.crashed)} crashed; by kind {dict(tally.kinds.most_common())}"
     )
     assert tally.crashed == []

@@ -23,7 +23,6 @@ import voluptuous as vol
 from awesomeversion import AwesomeVersion
 from homeassistant import const as ha_const
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import selector
 from homeassistant.helpers.service import _SERVICES_SCHEMA
 from homeassistant.loader import Manifest, async_get_integration
@@ -33,7 +32,7 @@ from packaging.utils import canonicalize_name
 
 from custom_components.rtsp_announcer import config_flow
 from custom_components.rtsp_announcer.const import DOMAIN
-from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA
+from custom_components.rtsp_announcer.services import ANNOUNCE_FIELDS, ANNOUNCE_SCHEMA
 from tests.test_requirements import (
     FLOOR,
     NEWEST_TESTED,
@@ -419,8 +418,7 @@ def test_services_yaml_is_valid() -> None:
 def test_announce_schema_matches_services_yaml() -> None:
     announce = services()["announce"]
     fields = dict(service_fields(announce))
-    target_keys = {str(key) for key in cv.TARGET_SERVICE_FIELDS}
-    schema_keys = {str(key) for key in ANNOUNCE_SCHEMA.schema} - target_keys
+    schema_keys = {str(key) for key in ANNOUNCE_FIELDS}
     assert schema_keys == set(fields)
     defaults = ANNOUNCE_SCHEMA({"entity_id": "media_player.hall"})
     for name, field in fields.items():

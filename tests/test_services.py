@@ -1,8 +1,8 @@
 """The announce action: whom it targets, what it returns and how it fails.
 
-Most streams here point at a port nothing listens on: they stay unavailable,
-which is enough for targeting and queueing (without waiting). Failures that a
-waiting caller must see use a real RTSP server.
+It is an entity service of the stream media players: Home Assistant resolves
+the targets and calls every available stream at once. The streams here publish
+to real RTSP servers (an unavailable stream is not called at all).
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ import pytest
 from homeassistant.components.tts import TextToSpeechEntity
 from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import floor_registry as fr
+from homeassistant.helpers import label_registry as lr
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
@@ -36,6 +39,7 @@ from custom_components.rtsp_announcer.audio.decoder import decode_to
 from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
 from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.services import PLATFORM_ENTITY_SERVICES
 
 from .common import (
     add_entry,
@@ -53,26 +57,17 @@ DEAD_URL = "rtsp://127.0.0.1:9/announce"
 RATE = 24000
 
 
-async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+async def set_up_live(
+    hass: HomeAssistant, receiver: ListenReceiver, name: str
+) -> MockConfigEntry:
+    """A stream that publishes to `receiver`, once it is available."""
+    entry = add_entry(hass, receiver.url, name=name)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await wait_available(hass, f"media_player.{name.lower()}")
     return entry
 
 
-@pytest.fixture
-async def hall(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    entry = await set_up(hass, add_entry(hass, DEAD_URL, name="Hall"))
-    yield entry
-    if entry.state is ConfigEntryState.LOADED:
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-@pytest.fixture
-async def porch(
-    hass: HomeAssistant, hall: MockConfigEntry
-) -> AsyncGenerator[MockConfigEntry]:
-    entry = await set_up(hass, add_entry(hass, DEAD_URL, name="Porch"))
-    yield entry
+async def tear_down(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     if entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -84,16 +79,23 @@ async def receiver() -> AsyncGenerator[ListenReceiver]:
 
 
 @pytest.fixture
-async def live(
+async def hall(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:
-    """A stream that publishes to a real RTSP server."""
-    entry = add_entry(hass, receiver.url, name="Hall")
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, HALL)
+    entry = await set_up_live(hass, receiver, "Hall")
     yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
+    await tear_down(hass, entry)
     assert ffmpeg_children() == []
+
+
+@pytest.fixture
+async def porch(
+    hass: HomeAssistant, hall: MockConfigEntry
+) -> AsyncGenerator[MockConfigEntry]:
+    async with ListenReceiver(rate=RATE) as receiver:
+        entry = await set_up_live(hass, receiver, "Porch")
+        yield entry
+        await tear_down(hass, entry)
 
 
 async def announce_to(
@@ -133,11 +135,14 @@ def device_of(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
     return device
 
 
+# ------------------------------------------------------------------------ targets
+
+
 async def test_a_device_target_announces_on_its_stream(
     hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
 ) -> None:
     # The device also has the voice and notify entities: they are not streams,
-    # but they came with the device, so they are passed over, not refused.
+    # and Home Assistant does not call them.
     response = await announce_to(
         hass, {"device_id": device_of(hass, hall).id}, message="Hello", wait=False
     )
@@ -148,7 +153,10 @@ async def test_a_device_target_announces_on_its_stream(
 
 
 async def test_an_area_target_skips_what_is_not_a_stream(
-    hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
+    hass: HomeAssistant,
+    hall: MockConfigEntry,
+    porch: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     garden = ar.async_get(hass).async_create("Garden")
     dr.async_get(hass).async_update_device(device_of(hass, hall).id, area_id=garden.id)
@@ -161,25 +169,67 @@ async def test_an_area_target_skips_what_is_not_a_stream(
     assert list(response) == [HALL]
     assert len(items_of(hall)) == 1
     assert items_of(porch) == []
-    # Named explicitly, the same foreign speaker is an error.
-    with pytest.raises(ServiceValidationError) as err:
-        await announce_to(
-            hass, {"entity_id": [HALL, speaker.entity_id]}, message="Hi", wait=False
-        )
-    assert err.value.translation_key == "invalid_target"
-    assert len(items_of(hall)) == 1
+    # Named explicitly, the foreign speaker is passed over too; Home Assistant
+    # says so in its log.
+    caplog.clear()
+    response = await announce_to(
+        hass, {"entity_id": [HALL, speaker.entity_id]}, message="Hi", wait=False
+    )
+    assert list(response) == [HALL]
+    assert speaker.entity_id in caplog.text
+    assert len(items_of(hall)) == 2
 
 
-async def test_a_stream_that_is_not_loaded_is_refused(
+async def test_floor_and_label_targets(
+    hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
+) -> None:
+    ground = fr.async_get(hass).async_create("Ground floor")
+    areas = ar.async_get(hass)
+    garden = areas.async_create("Garden")
+    areas.async_update(garden.id, floor_id=ground.floor_id)
+    dr.async_get(hass).async_update_device(device_of(hass, porch).id, area_id=garden.id)
+    response = await announce_to(
+        hass, {"floor_id": ground.floor_id}, message="Hello", wait=False
+    )
+    assert list(response) == [PORCH]
+    loud = lr.async_get(hass).async_create("Loud")
+    er.async_get(hass).async_update_entity(HALL, labels={loud.label_id})
+    response = await announce_to(
+        hass, {"label_id": loud.label_id}, message="Hello", wait=False
+    )
+    assert list(response) == [HALL]
+    response = await announce_to(
+        hass,
+        {"label_id": loud.label_id, "floor_id": ground.floor_id},
+        message="Hello",
+        wait=False,
+    )
+    assert sorted(response) == [HALL, PORCH]
+    assert len(items_of(hall)) == 2
+    assert len(items_of(porch)) == 2
+
+
+async def test_a_stream_that_is_not_loaded_or_not_publishing_is_passed_over(
     hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
 ) -> None:
     assert await hass.config_entries.async_unload(hall.entry_id)
-    with pytest.raises(ServiceValidationError) as err:
-        await announce_to(hass, {"entity_id": [HALL, PORCH]}, message="Hi", wait=False)
-    assert err.value.translation_key == "stream_not_loaded"
-    assert err.value.translation_placeholders == {"entity_id": HALL}
-    # Nothing was queued on the stream that is loaded either.
-    assert items_of(porch) == []
+    response = await announce_to(hass, {"entity_id": [HALL, PORCH]}, message="Hi")
+    assert list(response) == [PORCH]
+    assert response[PORCH]["state"] == "finished"
+    # A stream that is down (nothing listens on its port) is not called either.
+    down = add_entry(hass, DEAD_URL, name="Down")
+    assert await hass.config_entries.async_setup(down.entry_id)
+    await hass.async_block_till_done()
+    response = await announce_to(
+        hass, {"entity_id": ["media_player.down", PORCH]}, message="Hi", wait=False
+    )
+    assert list(response) == [PORCH]
+    assert items_of(down) == []
+    # With nothing left to call, a caller that wants a response is told.
+    with pytest.raises(HomeAssistantError) as err:
+        await announce_to(hass, {"entity_id": "media_player.down"}, message="Hi")
+    assert not isinstance(err.value, ServiceValidationError)
+    assert await hass.config_entries.async_unload(down.entry_id)
 
 
 async def test_without_return_response_the_call_returns_nothing(
@@ -195,7 +245,81 @@ async def test_without_return_response_the_call_returns_nothing(
     assert len(items_of(hall)) == 1
 
 
-async def test_a_queue_filled_meanwhile_takes_the_whole_call_back(
+async def test_the_action_is_registered_once_with_an_optional_response(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    assert await async_setup_component(hass, DOMAIN, {})
+    # Where Home Assistant offers it, the action exists before any stream.
+    assert hass.services.has_service(DOMAIN, "announce") is PLATFORM_ENTITY_SERVICES
+    first = await set_up_live(hass, receiver, "Hall")
+    async with ListenReceiver(rate=RATE) as other:
+        second = await set_up_live(hass, other, "Porch")
+        assert hass.services.has_service(DOMAIN, "announce")
+        assert (
+            hass.services.supports_response(DOMAIN, "announce")
+            is SupportsResponse.OPTIONAL
+        )
+        response = await announce_to(
+            hass, {"entity_id": [HALL, PORCH]}, message="Hi", wait=False
+        )
+        assert sorted(response) == [HALL, PORCH]
+        await tear_down(hass, second)
+    await tear_down(hass, first)
+
+
+# ----------------------------------------------------------- several streams at once
+
+
+async def test_waiting_streams_start_together(
+    hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
+) -> None:
+    response = await announce_to(
+        hass, {"entity_id": [HALL, PORCH]}, message="Two at once.", volume=0.5
+    )
+    assert response[HALL]["state"] == response[PORCH]["state"] == "finished"
+    assert response[HALL]["announcement_id"] != response[PORCH]["announcement_id"]
+    # Both measured from the same call, and neither waited for the other.
+    gap = abs(response[HALL]["delay_ms"] - response[PORCH]["delay_ms"])
+    assert gap < 100, response
+    assert response[HALL]["duration"] == pytest.approx(
+        response[PORCH]["duration"], abs=0.05
+    )
+
+
+@pytest.mark.parametrize("fails_after", [0.0, 0.2])
+async def test_a_call_that_fails_on_one_stream_plays_on_none(
+    hass: HomeAssistant,
+    hall: MockConfigEntry,
+    porch: MockConfigEntry,
+    fails_after: float,
+) -> None:
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
+
+    async def broken_plan(request: AnnounceRequest) -> Plan:
+        await asyncio.sleep(fails_after)
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="decode_failed",
+            translation_placeholders={"media_id": "x", "error": "broken"},
+        )
+
+    # The hall fails before or after the porch has planned its announcement.
+    with (
+        patch.object(hall.runtime_data.announcer, "async_plan", broken_plan),
+        pytest.raises(ServiceValidationError) as err,
+    ):
+        await announce_to(hass, {"entity_id": [HALL, PORCH]}, message="Hi")
+    assert err.value.translation_key == "decode_failed"
+    assert items_of(hall) == []
+    assert items_of(porch) == []
+    await hass.async_block_till_done()
+    assert events == []
+    # The next call is a call of its own.
+    response = await announce_to(hass, {"entity_id": [HALL, PORCH]}, message="Hi")
+    assert response[HALL]["state"] == response[PORCH]["state"] == "finished"
+
+
+async def test_a_queue_filled_meanwhile_fails_the_whole_call(
     hass: HomeAssistant, hall: MockConfigEntry, porch: MockConfigEntry
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
@@ -220,13 +344,13 @@ async def test_a_queue_filled_meanwhile_takes_the_whole_call_back(
         "entity_id": PORCH,
         "limit": str(stream.queue.max_items),
     }
-    # The hall had its item already: it is taken back, so the call that
-    # failed plays nowhere.
+    # The streams are queued together once all have planned: the hall got
+    # nothing, so the call that failed plays nowhere.
     assert items_of(hall) == []
     await hass.async_block_till_done()
-    assert [event.data["type"] for event in events] == ["interrupted"]
-    assert events[0].data["entity_id"] == HALL
+    assert all(event.data["entity_id"] != HALL for event in events)
     assert all(item.title == "someone else's" for item in items_of(porch))
+    stream.stop_playback()
 
 
 async def test_a_cached_chime_is_decoded_once(
@@ -259,7 +383,7 @@ async def test_a_cached_chime_is_decoded_once(
 
 
 async def test_media_that_cannot_be_decoded_fails_the_call(
-    hass: HomeAssistant, live: MockConfigEntry, tmp_path: Path
+    hass: HomeAssistant, hall: MockConfigEntry, tmp_path: Path
 ) -> None:
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     notes = tmp_path / "notes.mp3"
@@ -275,8 +399,8 @@ async def test_media_that_cannot_be_decoded_fails_the_call(
     await until(lambda: bool(events))
     assert events[0].data["type"] == "failed"
     assert events[0].data["error"] == error
-    assert items_of(live) == []
-    assert live.runtime_data.stream.available
+    assert items_of(hall) == []
+    assert hall.runtime_data.stream.available
 
 
 class BreakingVoice(TextToSpeechEntity):
@@ -307,7 +431,7 @@ class BreakingVoice(TextToSpeechEntity):
 
 
 async def test_a_tts_entity_failing_midway_fails_the_call(
-    hass: HomeAssistant, live: MockConfigEntry, tmp_path: Path
+    hass: HomeAssistant, hall: MockConfigEntry, tmp_path: Path
 ) -> None:
     mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=2.0)
     await add_voice(hass, BreakingVoice(mp3.read_bytes()))
@@ -322,14 +446,14 @@ async def test_a_tts_entity_failing_midway_fails_the_call(
     assert error_of(err.value) == ("the TTS entity failed: the voice service went away")
     # Whether the half that arrived was heard depends on when the clock read
     # it; either way the queue moves on.
-    await until(lambda: not items_of(live))
-    assert live.runtime_data.stream.available
+    await until(lambda: not items_of(hall))
+    assert hall.runtime_data.stream.available
 
 
 async def test_the_local_voice_failing_midway_fails_the_call(
-    hass: HomeAssistant, live: MockConfigEntry
+    hass: HomeAssistant, hall: MockConfigEntry
 ) -> None:
-    engine = live.runtime_data.speech.engine
+    engine = hall.runtime_data.speech.engine
     speak = engine.stream
 
     def breaks_after_a_word(text: str, **kwargs: Any) -> AsyncIterator[bytes]:

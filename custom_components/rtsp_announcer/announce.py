@@ -4,6 +4,10 @@ An announcement is validated and resolved completely (voice, language,
 options, media) before anything is queued, so a bad call plays nothing. It
 then becomes one playback item whose producer feeds, in order, the chime,
 then the words (the local voice, another TTS entity or a media item).
+
+Home Assistant calls the action once per targeted stream, all at once; the
+streams of one call are gathered (`CallGroup`) so that they are queued in one
+step once every one of them has planned its announcement, or not at all.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.components import tts
-from homeassistant.components.media_source import Unresolvable
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
 from .audio.decoder import decode_to
@@ -44,6 +48,9 @@ from .media import async_resolve_media_source
 from .speech import SharedSpeech
 
 _TTS_MEDIA_SOURCE = "media-source://tts/"
+# The path of a TTS media-source id that names a result stream created before
+# (assist pipelines, assist_satellite announcements), not a message.
+_TTS_STREAM_PATH = "-stream-"
 DEFAULT_CHIME = str(Path(__file__).parent / "sounds" / "chime.flac")
 SPEECH_OPTIONS = ("voice", "rate", "pitch", "volume", "gap")
 # Cached PCM is fed in slices so the item's bounded buffer applies to it too.
@@ -89,6 +96,87 @@ class Plan:
 
     title: str
     parts: list[Part]
+
+
+@dataclass(slots=True, eq=False)
+class _Member:
+    """One stream of an action call."""
+
+    announcer: Announcer
+    request: AnnounceRequest
+    plan: Plan | None = None
+    item: PlaybackItem | None = None
+    error: BaseException | None = None
+
+
+_OPEN_CALLS: HassKey[dict[object, CallGroup]] = HassKey(f"{DOMAIN}_open_calls")
+
+
+class CallGroup:
+    """The streams that one action call reaches: planned apart, queued together.
+
+    Home Assistant runs the call on every targeted stream at once. Each stream
+    joins the group of its call, then plans its announcement; the last one to
+    finish queues every stream's announcement in one step, or none if any
+    stream failed. So the streams start together, and a call that fails on one
+    stream plays on none.
+    """
+
+    def __init__(self, hass: HomeAssistant, key: object) -> None:
+        """Open the group of the call `key`; streams join it until it queues."""
+        self.called_at = hass.loop.time()
+        self.queued = asyncio.Event()
+        self._open = hass.data.setdefault(_OPEN_CALLS, {})
+        self._key = key
+        self._members: list[_Member] = []
+        self._planning = 0
+
+    @classmethod
+    def join(
+        cls,
+        hass: HomeAssistant,
+        key: object,
+        announcer: Announcer,
+        request: AnnounceRequest,
+    ) -> tuple[CallGroup, _Member]:
+        """Add a stream to its call's open group, opening one if needed."""
+        group = hass.data.get(_OPEN_CALLS, {}).get(key)
+        if group is None:
+            group = cls(hass, key)
+            group._open[key] = group
+        member = _Member(announcer, request)
+        group._members.append(member)
+        group._planning += 1
+        return group, member
+
+    def planned(self) -> None:
+        """A stream is done planning; the last one queues them all."""
+        self._planning -= 1
+        if self._planning:
+            return
+        # Streams of the same call that come later form a group of their own.
+        del self._open[self._key]
+        try:
+            if not any(member.error is not None for member in self._members):
+                self._queue_all()
+        finally:
+            self.queued.set()
+
+    def _queue_all(self) -> None:
+        # Checked and queued in one step: nothing else runs in between.
+        for member in self._members:
+            try:
+                member.announcer.check_room(member.request)
+            except HomeAssistantError as err:
+                member.error = err
+                return
+        for member in self._members:
+            assert member.plan is not None  # noqa: S101
+            member.item = member.announcer.enqueue(
+                member.plan,
+                volume=member.request.volume,
+                priority=member.request.priority,
+            )
 
 
 def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
@@ -147,8 +235,21 @@ class Announcer:
 
     async def async_plan(self, request: AnnounceRequest) -> Plan:
         """Resolve everything the announcement needs, or raise a clear error."""
-        if request.media_id and request.media_id.startswith(_TTS_MEDIA_SOURCE):
-            request = _tts_media_request(request)
+        stream_part: Part | None = None
+        media_id = request.media_id
+        if media_id is not None and media_id.startswith(_TTS_MEDIA_SOURCE):
+            spoken = _tts_media(media_id)
+            if isinstance(spoken, TtsMessage):
+                request = replace(
+                    request,
+                    message=spoken.message,
+                    media_id=None,
+                    tts_entity_id=spoken.engine,
+                    language=spoken.language,
+                    options=spoken.options,
+                )
+            else:
+                stream_part = self._tts_stream_part(media_id, spoken.token)
         message = clean_text(request.message or "")
         if request.message is not None and len(request.message) > MAX_MESSAGE_LENGTH:
             raise _validation_error("message_too_long", limit=str(MAX_MESSAGE_LENGTH))
@@ -161,9 +262,39 @@ class Announcer:
             )
         if message:
             parts.append(await self._message_part(message, request))
-        if request.media_id:
+        if stream_part is not None:
+            parts.append(stream_part)
+        elif request.media_id:
             parts.append(await self._media_part(request.media_id, cache=False))
         return Plan(title=message or request.media_id or "", parts=parts)
+
+    async def async_announce(
+        self, request: AnnounceRequest, *, call: object
+    ) -> dict[str, Any] | None:
+        """Announce on this stream as part of the action call `call`.
+
+        Returns what `return_response` gives for this stream, or None when
+        another stream of the call failed (that stream's error is the call's).
+        """
+        group, member = CallGroup.join(self._hass, call, self, request)
+        try:
+            # Let the call's other streams join before anything is decided.
+            await asyncio.sleep(0)
+            self.check_room(request)
+            member.plan = await self.async_plan(request)
+        except BaseException as err:
+            member.error = err
+            raise
+        finally:
+            group.planned()
+        await group.queued.wait()
+        if member.error is not None:
+            raise member.error
+        if member.item is None:
+            return None
+        if request.wait:
+            await async_wait_items([member.item])
+        return response_for(member.item, group.called_at)
 
     def check_room(self, request: AnnounceRequest) -> None:
         """Raise if the announcement cannot be queued right now."""
@@ -299,6 +430,21 @@ class Announcer:
                 "tts_failed", entity_id=str(request.tts_entity_id), error=str(err)
             ) from err
         result.async_set_message(message)
+        return self._result_part(result)
+
+    def _tts_stream_part(self, media_id: str, token: str) -> Part:
+        """Play a TTS result stream that someone else created and filled."""
+        result = tts.async_get_stream(self._hass, token)
+        if result is None:
+            raise _validation_error(
+                "decode_failed",
+                media_id=media_id,
+                error="no such TTS result stream (it may have expired)",
+            )
+        return self._result_part(result)
+
+    def _result_part(self, result: tts.ResultStream) -> Part:
+        """Decode a TTS entity's audio as it comes."""
         stream = self.stream
 
         async def play(item: PlaybackItem) -> bool:
@@ -354,57 +500,81 @@ class Announcer:
         return play
 
 
-def _tts_media_request(request: AnnounceRequest) -> AnnounceRequest:
-    """A TTS media-source id (what `tts.speak` sends) is a message to speak."""
-    media_id = request.media_id or ""
-    try:
-        engine, message, language, options = parse_tts_media_id(media_id)
-    except Unresolvable as err:
-        raise _validation_error(
-            "decode_failed", media_id=media_id, error=str(err)
-        ) from err
-    return replace(
-        request,
-        message=message,
-        media_id=None,
-        tts_entity_id=engine,
-        language=language,
-        options=options,
-    )
+@dataclass(frozen=True, slots=True)
+class TtsMessage:
+    """A TTS media-source id that carries its message (what `tts.speak` sends)."""
+
+    engine: str
+    message: str
+    language: str | None
+    options: dict[str, Any]
 
 
-def parse_tts_media_id(
-    media_id: str,
-) -> tuple[str, str, str | None, dict[str, Any]]:
-    """(engine, message, language, options) of a TTS media-source id.
+@dataclass(frozen=True, slots=True)
+class TtsStream:
+    """A TTS media-source id of a result stream created earlier."""
 
-    The documented shape is `media-source://tts/<engine>?message=…` with
-    `language`, `cache` and either `tts_options` (JSON) or one query
-    parameter per option.
+    token: str
+
+
+def parse_tts_media_id(media_id: str) -> TtsMessage | TtsStream:
+    """Read a TTS media-source id, or raise `ValueError`.
+
+    The shapes are `media-source://tts/-stream-/<token>` and
+    `media-source://tts/<engine>?message=…` with optional `language`, `cache`
+    and either `tts_options` (JSON, what Home Assistant generates) or one query
+    parameter per option (older ids, still accepted by Home Assistant).
     """
-    parsed = URL(media_id)
-    query = parsed.query
+    url = URL(media_id)
+    if url.scheme != "media-source" or url.host != "tts":
+        msg = "not a TTS media-source id"
+        raise ValueError(msg)
+    segments = url.path.removeprefix("/").split("/")
+    if segments[0] == _TTS_STREAM_PATH:
+        if len(segments) != 2 or not segments[1]:  # noqa: PLR2004
+            msg = "no result stream named"
+            raise ValueError(msg)
+        return TtsStream(token=segments[1])
+    if len(segments) != 1:
+        msg = f"not a TTS engine: {url.path.removeprefix('/')}"
+        raise ValueError(msg)
+    query = url.query
     if "message" not in query:
         msg = "No message specified."
-        raise Unresolvable(msg)
+        raise ValueError(msg)
+    options: Any
     if "tts_options" in query:
         try:
             options = json.loads(query["tts_options"])
         except json.JSONDecodeError as err:
             msg = f"Invalid TTS options: {err.msg}"
-            raise Unresolvable(msg) from err
+            raise ValueError(msg) from err
         if options is None:
             options = {}
         if not isinstance(options, dict):
             msg = "Invalid TTS options: not an object"
-            raise Unresolvable(msg)
+            raise ValueError(msg)
     else:
         options = {
             key: value
             for key, value in query.items()
             if key not in ("message", "language", "cache")
         }
-    return parsed.name, query["message"], query.get("language"), options
+    return TtsMessage(
+        engine=segments[0],
+        message=query["message"],
+        language=query.get("language"),
+        options=options,
+    )
+
+
+def _tts_media(media_id: str) -> TtsMessage | TtsStream:
+    try:
+        return parse_tts_media_id(media_id)
+    except ValueError as err:
+        raise _validation_error(
+            "decode_failed", media_id=media_id, error=str(err)
+        ) from err
 
 
 async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:

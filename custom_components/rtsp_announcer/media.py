@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from homeassistant.components import media_source
-from homeassistant.components.media_player.browse_media import (
-    async_process_play_media_url,
-)
+from homeassistant.components.media_player import async_process_play_media_url
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 

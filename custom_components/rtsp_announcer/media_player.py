@@ -6,17 +6,15 @@ from typing import Any
 
 from homeassistant.components import media_source
 from homeassistant.components.media_player import (
+    BrowseError,
+    BrowseMedia,
     MediaPlayerDeviceClass,
     MediaPlayerEntity,
-)
-from homeassistant.components.media_player.browse_media import BrowseMedia
-from homeassistant.components.media_player.const import (
     MediaPlayerEntityFeature,
     MediaPlayerState,
     MediaType,
 )
-from homeassistant.components.media_player.errors import BrowseError
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceResponse
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -24,6 +22,7 @@ from .announce import AnnounceRequest
 from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
+from .services import async_setup_platform_services
 
 # The stream serialises everything through its own queue.
 PARALLEL_UPDATES = 0
@@ -35,6 +34,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the stream's media player."""
+    async_setup_platform_services()
     async_add_entities([RtspStreamMediaPlayer(entry)])
 
 
@@ -102,6 +102,16 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
         announcer.check_room(request)
         plan = await announcer.async_plan(request)
         announcer.enqueue(plan)
+
+    async def async_announce(
+        self, request: AnnounceRequest, call: object
+    ) -> ServiceResponse:
+        """Announce on this stream: the `rtsp_announcer.announce` action.
+
+        `call` is the action call, shared by every stream it reaches.
+        """
+        announcer = self._entry.runtime_data.announcer
+        return await announcer.async_announce(request, call=call)
 
     async def async_media_stop(self) -> None:
         """Stop what plays and drop the queue; silence keeps flowing."""

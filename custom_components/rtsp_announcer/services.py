@@ -1,41 +1,29 @@
-"""The `rtsp_announcer.announce` action."""
+"""The `rtsp_announcer.announce` action: an entity service of the streams.
+
+Home Assistant resolves the targets (entities, devices, areas, floors, labels),
+keeps the stream media players of this integration that are available and
+calls each one; the response is keyed by entity id.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import Platform
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
+    callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_platform
+from homeassistant.helpers import service as service_helper
 
-try:  # Home Assistant 2025.10 and later
-    from homeassistant.helpers.target import (
-        TargetSelection,
-        async_extract_referenced_entity_ids,
-    )
-except ImportError:  # pragma: no cover - older releases
-    from homeassistant.helpers.service import (  # type: ignore[attr-defined,no-redef]
-        async_extract_referenced_entity_ids,
-    )
-
-    TargetSelection = None  # type: ignore[assignment,misc]
-
-from .announce import (
-    Announcer,
-    AnnounceRequest,
-    Priority,
-    async_wait_items,
-    response_for,
-)
-from .audio.playback import PlaybackItem
+from .announce import AnnounceRequest, Priority
 from .const import (
     ATTR_LANGUAGE,
     ATTR_MEDIA_ID,
@@ -51,6 +39,15 @@ from .const import (
     SERVICE_ANNOUNCE,
 )
 
+if TYPE_CHECKING:
+    from .media_player import RtspStreamMediaPlayer
+
+# Newer Home Assistant releases register an entity service of a platform from
+# the integration's `async_setup`; older ones (2025.4) only from the platform.
+PLATFORM_ENTITY_SERVICES = hasattr(
+    service_helper, "async_register_platform_entity_service"
+)
+
 
 def media_id(value: Any) -> str | None:
     """Accept a media id as text or as the media selector's dict; empty is none."""
@@ -60,28 +57,28 @@ def media_id(value: Any) -> str | None:
     return text or None
 
 
-ANNOUNCE_SCHEMA = vol.Schema(
-    {
-        **cv.TARGET_SERVICE_FIELDS,
-        vol.Optional(ATTR_MESSAGE): cv.string,
-        vol.Optional(ATTR_MEDIA_ID): media_id,
-        vol.Optional(ATTR_TTS_ENTITY_ID): cv.entity_domain("tts"),
-        vol.Optional(ATTR_LANGUAGE): cv.string,
-        vol.Optional(ATTR_OPTIONS, default=dict): dict,
-        vol.Optional(ATTR_PREANNOUNCE, default=True): cv.boolean,
-        vol.Optional(ATTR_PREANNOUNCE_MEDIA_ID): media_id,
-        vol.Optional(ATTR_VOLUME, default=1.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0.0, max=1.0)
-        ),
-        vol.Optional(ATTR_PRIORITY, default=Priority.NORMAL.value): vol.In(
-            [priority.value for priority in Priority]
-        ),
-        vol.Optional(ATTR_WAIT, default=True): cv.boolean,
-    }
-)
+# The action's own fields; Home Assistant adds the target fields.
+ANNOUNCE_FIELDS: dict[Any, Any] = {
+    vol.Optional(ATTR_MESSAGE): cv.string,
+    vol.Optional(ATTR_MEDIA_ID): media_id,
+    vol.Optional(ATTR_TTS_ENTITY_ID): cv.entity_domain("tts"),
+    vol.Optional(ATTR_LANGUAGE): cv.string,
+    vol.Optional(ATTR_OPTIONS, default=dict): dict,
+    vol.Optional(ATTR_PREANNOUNCE, default=True): cv.boolean,
+    vol.Optional(ATTR_PREANNOUNCE_MEDIA_ID): media_id,
+    vol.Optional(ATTR_VOLUME, default=1.0): vol.All(
+        vol.Coerce(float), vol.Range(min=0.0, max=1.0)
+    ),
+    vol.Optional(ATTR_PRIORITY, default=Priority.NORMAL.value): vol.In(
+        [priority.value for priority in Priority]
+    ),
+    vol.Optional(ATTR_WAIT, default=True): cv.boolean,
+}
+ANNOUNCE_SCHEMA = cv.make_entity_service_schema(ANNOUNCE_FIELDS)
 
 
-def _request_from(data: dict[str, Any]) -> AnnounceRequest:
+def request_from(data: Mapping[str, Any]) -> AnnounceRequest:
+    """The announcement a call asks for, from its validated data."""
     return AnnounceRequest(
         message=data.get(ATTR_MESSAGE),
         media_id=data.get(ATTR_MEDIA_ID),
@@ -96,86 +93,41 @@ def _request_from(data: dict[str, Any]) -> AnnounceRequest:
     )
 
 
-def _announcers_for(hass: HomeAssistant, call: ServiceCall) -> dict[str, Announcer]:
-    """The targeted streams, by entity id; anything else is an error."""
-    if TargetSelection is None:  # pragma: no cover - older releases
-        selected = async_extract_referenced_entity_ids(hass, call)
-    else:
-        selected = async_extract_referenced_entity_ids(
-            hass, TargetSelection(dict(call.data))
-        )
-    registry = er.async_get(hass)
-    announcers: dict[str, Announcer] = {}
-    for entity_id in sorted(selected.referenced | selected.indirectly_referenced):
-        entry = registry.async_get(entity_id)
-        is_stream = (
-            entry is not None
-            and entry.platform == DOMAIN
-            and entry.domain == "media_player"
-            and entry.config_entry_id is not None
-        )
-        if not is_stream:
-            if entity_id in selected.referenced:
-                raise ServiceValidationError(
-                    translation_domain=DOMAIN,
-                    translation_key="invalid_target",
-                    translation_placeholders={"entity_id": entity_id},
-                )
-            continue
-        assert entry is not None  # noqa: S101
-        assert entry.config_entry_id is not None  # noqa: S101
-        config_entry = hass.config_entries.async_get_entry(entry.config_entry_id)
-        if config_entry is None or config_entry.state is not ConfigEntryState.LOADED:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="stream_not_loaded",
-                translation_placeholders={"entity_id": entity_id},
-            )
-        announcers[entity_id] = config_entry.runtime_data.announcer
-    if not announcers:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="no_target"
-        )
-    return announcers
+async def _async_announce(
+    entity: RtspStreamMediaPlayer, call: ServiceCall
+) -> ServiceResponse:
+    """Run the call on one stream; the call itself ties its streams together."""
+    return await entity.async_announce(request_from(call.data), call)
 
 
-async def _async_announce(call: ServiceCall) -> ServiceResponse:
-    hass = call.hass
-    called_at = hass.loop.time()
-    request = _request_from(dict(call.data))
-    announcers = _announcers_for(hass, call)
-    # Everything is checked on every stream before anything is queued, so a
-    # call that fails plays nowhere.
-    plans = {}
-    for entity_id, announcer in announcers.items():
-        announcer.check_room(request)
-        plans[entity_id] = await announcer.async_plan(request)
-    items: dict[str, PlaybackItem] = {}
-    try:
-        for entity_id, plan in plans.items():
-            items[entity_id] = announcers[entity_id].enqueue(
-                plan, volume=request.volume, priority=request.priority
-            )
-    except HomeAssistantError:
-        # Another call filled a queue meanwhile: take back what was queued.
-        for entity_id, item in items.items():
-            announcers[entity_id].stream.queue.remove(item)
-        raise
-    if request.wait:
-        await async_wait_items(list(items.values()))
-    if not call.return_response:
-        return None
-    return {
-        entity_id: response_for(item, called_at) for entity_id, item in items.items()
-    }
-
-
+@callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the integration's actions."""
-    hass.services.async_register(
+    """Register the integration's actions (from `async_setup`)."""
+    if not PLATFORM_ENTITY_SERVICES:
+        return
+    service_helper.async_register_platform_entity_service(
+        hass,
         DOMAIN,
         SERVICE_ANNOUNCE,
-        _async_announce,
+        entity_domain=Platform.MEDIA_PLAYER,
+        func=_async_announce,
         schema=ANNOUNCE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+@callback
+def async_setup_platform_services() -> None:
+    """Register the actions from the media player platform on older releases.
+
+    Home Assistant registers a platform's entity service once, for all the
+    entries of the platform: the second entry's call does nothing.
+    """
+    if PLATFORM_ENTITY_SERVICES:
+        return
+    entity_platform.async_get_current_platform().async_register_entity_service(
+        SERVICE_ANNOUNCE,
+        ANNOUNCE_SCHEMA,
+        _async_announce,
         supports_response=SupportsResponse.OPTIONAL,
     )
