@@ -11,7 +11,11 @@ from .data import RtspAnnouncerConfigEntry
 
 
 class RtspAnnouncerEntity(Entity):
-    """Common naming, device and stream listening of the stream's entities."""
+    """Common naming, device, availability and stream listening of the entities.
+
+    An entity that speaks into the stream is unavailable while the stream does
+    not publish (the server is unreachable or refuses it, ffmpeg restarts).
+    """
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -29,6 +33,11 @@ class RtspAnnouncerEntity(Entity):
             configuration_url=None,
             serial_number=redact_url(entry.data[CONF_URL]),
         )
+
+    @property
+    def available(self) -> bool:
+        """Available only while the stream's ffmpeg publishes."""
+        return self._stream.available
 
     async def async_added_to_hass(self) -> None:
         """Follow the stream's state."""

@@ -61,7 +61,12 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
 
     @property
     def available(self) -> bool:
-        """Available while libespeak-ng is loaded."""
+        """Available while libespeak-ng is loaded, whatever the stream does.
+
+        The voice renders audio for any TTS consumer (other speakers, Assist)
+        and needs neither ffmpeg nor the RTSP server: an outage of the stream
+        does not make it unavailable.
+        """
         return self._speech.engine.catalog is not None
 
     @property

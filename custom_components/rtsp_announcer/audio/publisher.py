@@ -215,18 +215,22 @@ class Publisher:
             self.restarts += 1
 
     def _report_down(self, retry_in: float) -> None:
-        # Warn once per outage; every retry after that only goes to debug.
+        # One info line when the stream becomes unavailable, one when it
+        # publishes again (_read_progress); every retry in between only goes
+        # to debug. The stream's entities show the outage itself.
         if self._reported_down:
             _LOGGER.debug(
-                "Publisher for %s still down (%s); retrying in %.1f s",
+                "Publisher for %s still down (%s: %s); retrying in %.1f s",
                 self._label,
                 self.failure,
+                self.last_error or "no error printed",
                 retry_in,
             )
             return
         self._reported_down = True
-        _LOGGER.warning(
-            "Publisher for %s is down (%s: %s); retrying in %.1f s",
+        _LOGGER.info(
+            "Publisher for %s is down, the stream is unavailable (%s: %s);"
+            " retrying in %.1f s",
             self._label,
             self.failure,
             self.last_error or "no error printed",
@@ -361,6 +365,8 @@ class Publisher:
                     if self._reported_down:
                         self._reported_down = False
                         _LOGGER.info(
-                            "Publisher for %s is publishing again", self._label
+                            "Publisher for %s is publishing again, the stream is"
+                            " available",
+                            self._label,
                         )
                     self._set_state(PublisherState.PUBLISHING)
