@@ -72,8 +72,11 @@ async def test_setup_creates_device_and_unavailable_stream(hass: HomeAssistant) 
     entity = er.async_get(hass).async_get("media_player.hall")
     assert entity is not None
     assert entity.unique_id == f"{entry.entry_id}_stream"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None
+    # Looked up through the entry: async_get_device(identifiers=...) is refused
+    # from 2026 on (identifiers are unique per config entry only), and
+    # async_get_device_by_identifier does not exist in 2025.4.
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.identifiers == {(DOMAIN, entry.entry_id)}
     assert device.name == "Hall"
     assert "secret" not in str(device.serial_number)
 

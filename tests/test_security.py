@@ -56,8 +56,11 @@ def everything_visible(hass: HomeAssistant, entry: MockConfigEntry) -> str:
         for state in hass.states.async_all()
         if state.entity_id.endswith(("hall", "hall_local_voice", "hall_speaker"))
     ]
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None
+    # Looked up through the entry: async_get_device(identifiers=...) is refused
+    # from 2026 on (identifiers are unique per config entry only), and
+    # async_get_device_by_identifier does not exist in 2025.4.
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.identifiers == {(DOMAIN, entry.entry_id)}
     parts.append(device.dict_repr)
     parts.extend(
         {"key": issue.translation_key, "placeholders": issue.translation_placeholders}
@@ -183,10 +186,17 @@ def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 )
 @pytest.mark.parametrize("field", ["media_id", "preannounce_media_id"])
 async def test_files_outside_the_allowlist_are_refused(
-    hass: HomeAssistant, media_dir: Path, media_id: str, field: str
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    media_dir: Path,
+    media_id: str,
+    field: str,
 ) -> None:
-    entry = add_entry(hass, f"rtsp://{HOST}:9/announce")
+    # A stream that publishes: Home Assistant passes over an unavailable one
+    # before the action could look at the file.
+    entry = add_entry(hass, receiver.url)
     assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
     data = {
         "entity_id": ENTITY,
         "message": "Hello.",
