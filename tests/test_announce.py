@@ -20,7 +20,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.announce import AnnounceRequest
+from custom_components.rtsp_announcer.announce import (
+    AnnounceRequest,
+    TtsMessage,
+    TtsStream,
+    parse_tts_media_id,
+)
 from custom_components.rtsp_announcer.const import DOMAIN
 
 from .common import add_entry, ffmpeg_children, wait_available
@@ -269,3 +274,68 @@ async def test_media_selector_values_and_empty_chime(
     assert err.value.translation_key == "media_not_allowed"
     response = await call(hass, message="Hello", preannounce_media_id="", wait=False)
     assert response[ENTITY]["state"] == "queued"
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    ("message", "language", "options"),
+    [
+        ("Hello there.", None, None),
+        ("Tea & cake? 100% = yes/no #1", "en-GB", {"voice": "gmw/en-gb-x-rp"}),
+        ("前台请注意。", "zh", {"rate": 150, "pitch": 40}),
+    ],
+)
+async def test_tts_media_ids_that_home_assistant_generates_are_read(
+    hass: HomeAssistant,
+    message: str,
+    language: str | None,
+    options: dict[str, Any] | None,
+) -> None:
+    media_id = tts.generate_media_source_id(
+        hass, message, engine=TTS_ENTITY, language=language, options=options
+    )
+    assert parse_tts_media_id(media_id) == TtsMessage(
+        engine=TTS_ENTITY, message=message, language=language, options=options or {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("media_id", "parsed"),
+    [
+        # Options as query parameters, as older ids had them.
+        (
+            "media-source://tts/tts.piper?message=Hi%20there&language=en&cache=false"
+            "&voice=alan&speed=2",
+            TtsMessage("tts.piper", "Hi there", "en", {"voice": "alan", "speed": "2"}),
+        ),
+        (
+            "media-source://tts/google_translate?message=Hi&tts_options=null",
+            TtsMessage("google_translate", "Hi", None, {}),
+        ),
+        # No engine: the stream's own voice.
+        ("media-source://tts/?message=Hi", TtsMessage("", "Hi", None, {})),
+        (
+            "media-source://tts/-stream-/Ab3_x-Y.mp3",
+            TtsStream("Ab3_x-Y.mp3"),
+        ),
+    ],
+)
+def test_tts_media_ids_are_read(media_id: str, parsed: TtsMessage | TtsStream) -> None:
+    assert parse_tts_media_id(media_id) == parsed
+
+
+@pytest.mark.parametrize(
+    ("media_id", "error"),
+    [
+        ("media-source://tts/tts.piper", "No message specified."),
+        ("media-source://tts/tts.piper?message=a&tts_options=%7B", "Invalid TTS"),
+        ("media-source://tts/tts.piper?message=a&tts_options=1", "not an object"),
+        ("media-source://tts/-stream-", "no result stream"),
+        ("media-source://tts/-stream-/a/b", "no result stream"),
+        ("media-source://tts/a/b?message=a", "not a TTS engine"),
+        ("media-source://media_source/local/a.mp3", "not a TTS media-source id"),
+    ],
+)
+def test_malformed_tts_media_ids(media_id: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_tts_media_id(media_id)

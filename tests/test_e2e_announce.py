@@ -8,12 +8,14 @@ import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
+from homeassistant.components import tts
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -27,6 +29,7 @@ from .common import (
     ffmpeg_children,
     make_tone,
     record_events,
+    state_of,
     wait_available,
     wait_for_state,
 )
@@ -408,3 +411,126 @@ async def test_any_tts_entity_as_the_voice(
     assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+async def test_tts_speak_with_another_voice(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+) -> None:
+    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
+    voice = ToneVoice(mp3.read_bytes())
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver)
+    before = receiver.total_samples
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": "tts.tone_voice",
+            "media_player_entity_id": ENTITY,
+            "message": "Dinner is ready.",
+            "cache": False,
+        },
+        blocking=True,
+    )
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
+    assert state_of(hass, ENTITY).attributes["media_title"] == "Dinner is ready."
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
+    assert voice.messages == ["Dinner is ready."]
+    segments = tone_segments(await heard_after(receiver, before), RATE, 500)
+    assert segments
+    assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+@pytest.mark.parametrize("engine", ["tts.tone_voice", "tts.hall_local_voice"])
+async def test_a_tts_result_stream_is_played(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path, engine: str
+) -> None:
+    # What assist pipelines and satellite announcements hand a media player:
+    # the id of a result stream created and given its message beforehand.
+    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
+    voice = ToneVoice(mp3.read_bytes())
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver)
+    result = tts.async_create_stream(hass, engine, language="en")
+    result.async_set_message(SHORT)
+    media_id = f"media-source://tts/-stream-/{result.token}"
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
+    before = receiver.total_samples
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {
+            "entity_id": ENTITY,
+            "media_content_id": media_id,
+            "media_content_type": "music",
+            "announce": True,
+        },
+        blocking=True,
+    )
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
+    heard = await heard_after(receiver, before)
+    if engine == "tts.tone_voice":
+        assert voice.messages == [SHORT]
+        assert tone_segments(heard, RATE, 500)
+    else:
+        assert voice.messages == []
+        assert speech_spans(heard)
+    await hass.async_block_till_done()
+    assert [event.data["type"] for event in events] == ["started", "finished"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+@pytest.mark.usefixtures("stream")
+async def test_the_local_voice_of_tts_speak_is_spoken_directly(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    # No TTS result stream (HTTP, MP3 and back): the local engine speaks it.
+    with patch.object(
+        tts, "async_create_stream", wraps=tts.async_create_stream
+    ) as create_stream:
+        await hass.services.async_call(
+            "tts",
+            "speak",
+            {
+                "entity_id": "tts.hall_local_voice",
+                "media_player_entity_id": ENTITY,
+                "message": SHORT,
+                "options": {"rate": 200},
+            },
+            blocking=True,
+        )
+        await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
+        await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
+    assert create_stream.call_count == 0
+
+
+@pytest.mark.usefixtures("stream")
+@pytest.mark.parametrize(
+    "media_id",
+    [
+        "media-source://tts/tts.hall_local_voice?language=en",
+        "media-source://tts/tts.hall_local_voice?message=Hi&tts_options=%7Bnope",
+        "media-source://tts/-stream-/no-such-token.mp3",
+    ],
+)
+async def test_a_malformed_tts_media_id_is_refused(
+    hass: HomeAssistant, media_id: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "media_player",
+            "play_media",
+            {
+                "entity_id": ENTITY,
+                "media_content_id": media_id,
+                "media_content_type": "music",
+            },
+            blocking=True,
+        )
+    assert err.value.translation_key == "decode_failed"
+    assert err.value.translation_placeholders is not None
+    assert err.value.translation_placeholders["media_id"] == media_id
