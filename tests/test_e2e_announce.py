@@ -265,6 +265,10 @@ async def test_two_streams_in_one_call(hass: HomeAssistant) -> None:
             hass, ["media_player.hall", "media_player.shop"], message=SHORT
         )
         assert set(response) == {"media_player.hall", "media_player.shop"}
+        # The call waited for both, and neither stream waited for the other:
+        # both started within a few frames of each other.
+        delays = [result["delay_ms"] for result in response.values()]
+        assert abs(delays[0] - delays[1]) < 100, response
         for receiver, before in zip((hall, shop), marks, strict=True):
             assert speech_spans(await heard_after(receiver, before))
         for entry in (first, second):
