@@ -1,18 +1,25 @@
 """Figures of the local speech engine and the resampler.
 
-Run from the repository root: `.venv/bin/python -m benchmarks.speech`.
+Run from the repository root: `.venv/bin/python -m benchmarks.speech`. The
+resampler is compared with numpy.interp, and with PyAV (libswresample) when `av`
+happens to be installed; the integration itself does not use it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import aclosing
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.rtsp_announcer.audio import resample as resample_module
 from custom_components.rtsp_announcer.audio.resample import StreamResampler, resample
 from custom_components.rtsp_announcer.audio.speech import SpeechEngine
 from tests.helpers.analysis import sine_snr
@@ -35,6 +42,9 @@ CHINESE = (
 TEXTS = (("short", SHORT, None), ("long", LONG, None), ("zh", CHINESE, "zh"))
 IN_RATE = 22050
 CHUNK = 1323  # espeak's 60 ms buffer
+SNR_RATES = (24000, 48000)
+SNR_FREQS = (3000, 9000)
+TIMING_RUNS = 5
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,54 +91,170 @@ def linear(pcm: bytes, out_rate: int) -> bytes:
     )
 
 
-def streamed(pcm: bytes, out_rate: int) -> tuple[bytes, float]:
+class Stream(Protocol):
+    """What the figures need of a streaming resampler."""
+
+    def process(self, pcm: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+type StreamFactory = Callable[[int], Stream]
+
+
+class PyAvStream:
+    """libswresample through PyAV, the way the integration once used it."""
+
+    def __init__(self, av: Any, out_rate: int) -> None:
+        self._av = av
+        self._out_rate = out_rate
+        self._resampler: Any = None
+        self._carry = b""
+
+    def process(self, pcm: bytes, /) -> bytes:
+        pcm, self._carry = self._carry + pcm, b""
+        if len(pcm) % 2:
+            pcm, self._carry = pcm[:-1], pcm[-1:]
+        if not pcm:
+            return b""
+        if self._resampler is None:
+            self._resampler = self._av.AudioResampler(
+                format="s16", layout="mono", rate=self._out_rate
+            )
+        frame = self._av.AudioFrame.from_ndarray(
+            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = IN_RATE
+        return self._collect(self._resampler.resample(frame))
+
+    def flush(self) -> bytes:
+        resampler, self._resampler, self._carry = self._resampler, None, b""
+        return b"" if resampler is None else self._collect(resampler.resample(None))
+
+    @staticmethod
+    def _collect(frames: list[Any]) -> bytes:
+        return b"".join(frame.to_ndarray().astype("<i2").tobytes() for frame in frames)
+
+
+def ours(out_rate: int) -> Stream:
+    return StreamResampler(IN_RATE, out_rate)
+
+
+def pyav() -> StreamFactory | None:
+    """PyAV for comparison, when it happens to be installed (it is not required)."""
+    try:
+        av = importlib.import_module("av")
+    except ImportError:
+        return None
+    return functools.partial(PyAvStream, av)
+
+
+def one_shot(factory: StreamFactory, pcm: bytes, out_rate: int) -> bytes:
+    stream = factory(out_rate)
+    return stream.process(pcm) + stream.flush()
+
+
+def streamed(factory: StreamFactory, pcm: bytes, out_rate: int) -> tuple[bytes, float]:
     """Resample in espeak-sized chunks; returns output and the most held back."""
-    resampler = StreamResampler(IN_RATE, out_rate)
+    stream = factory(out_rate)
     out = bytearray()
     fed = 0
     held = 0.0
     for start in range(0, len(pcm), CHUNK * 2):
         chunk = pcm[start : start + CHUNK * 2]
         fed += len(chunk) // 2
-        out += resampler.process(chunk)
+        out += stream.process(chunk)
         held = max(held, fed / IN_RATE - len(out) / 2 / out_rate)
-    out += resampler.flush()
+    out += stream.flush()
     return bytes(out), held
 
 
+def first_chunk(pcm: bytes, out_rate: int) -> bytes:
+    return StreamResampler(IN_RATE, out_rate).process(pcm[: CHUNK * 2])
+
+
+def median_ms(run: Callable[[], object], runs: int = TIMING_RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def agreement(chunked: bytes, whole: bytes) -> str:
+    if chunked == whole:
+        return "identical"
+    if len(chunked) != len(whole):
+        return f"{len(chunked) // 2} vs {len(whole) // 2} samples"
+    diff = np.abs(
+        np.frombuffer(chunked, dtype="<i2").astype(np.int32)
+        - np.frombuffer(whole, dtype="<i2").astype(np.int32)
+    )
+    return f"differ by up to {diff.max()} LSB"
+
+
+def stream_row(name: str, factory: StreamFactory, noise: bytes, out_rate: int) -> str:
+    whole_ms = median_ms(lambda: one_shot(factory, noise, out_rate))
+    chunked_ms = median_ms(lambda: streamed(factory, noise, out_rate))
+    whole = one_shot(factory, noise, out_rate)
+    chunked, held = streamed(factory, noise, out_rate)
+    snrs = []
+    for freq in SNR_FREQS:
+        out, _ = streamed(factory, tone(freq, 2.0).tobytes(), out_rate)
+        snrs.append(f"{sine_snr(out, freq, out_rate):5.1f}")
+    return (
+        f"  {name:13} {out_rate:5}  {whole_ms:6.1f} {chunked_ms:7.1f}   "
+        f"{snrs[0]} {snrs[1]}  {held * 1000:5.2f}  {agreement(chunked, whole)}"
+    )
+
+
 def resampler_figures() -> None:
-    print("\nResampler (PyAV / libswresample), 22050 Hz in")
-    for out_rate in (24000, 48000):
-        snrs = []
-        for freq in (3000, 9000):
-            pcm = tone(freq, 2.0).tobytes()
-            out, _ = streamed(pcm, out_rate)
-            snrs.append(
-                f"{freq // 1000} kHz {sine_snr(out, freq, out_rate):5.1f} dB "
-                f"(linear {sine_snr(linear(pcm, out_rate), freq, out_rate):4.1f} dB)"
-            )
-        print(f"  -> {out_rate}: SNR " + ", ".join(snrs))
     noise = (np.random.default_rng(0).standard_normal(60 * IN_RATE) * 3000).astype(
         "<i2"
     )
     pcm = noise.tobytes()
-    for out_rate in (8000, 16000, 24000, 44100, 48000):
-        start = time.perf_counter()
-        resample(pcm, IN_RATE, out_rate)
-        whole = time.perf_counter() - start
-        start = time.perf_counter()
-        _, held = streamed(pcm, out_rate)
-        chunked = time.perf_counter() - start
-        setups = []
-        for _ in range(10):
-            start = time.perf_counter()
-            resampler = StreamResampler(IN_RATE, out_rate)
-            resampler.process(pcm[: CHUNK * 2])
-            setups.append((time.perf_counter() - start) * 1000)
+    print(
+        f"\nResamplers, 22050 Hz in: 60 s of noise one-shot and in 60 ms chunks "
+        f"(ms, median of {TIMING_RUNS});\nSNR (dB) of 2 s tones at 3 and 9 kHz "
+        "streamed; delay = most audio held back (ms)"
+    )
+    print(
+        "  method         rate  one-shot chunked  3 kHz 9 kHz  delay  "
+        "chunked vs one-shot"
+    )
+    methods: list[tuple[str, StreamFactory | None]] = [
+        ("windowed sinc", ours),
+        ("PyAV", pyav()),
+    ]
+    for name, factory in methods:
+        if factory is None:
+            print(f"  {name:13} (not installed: skipped)")
+            continue
+        for out_rate in SNR_RATES:
+            print(stream_row(name, factory, pcm, out_rate))
+    for out_rate in SNR_RATES:
+        took = median_ms(functools.partial(linear, pcm, out_rate))
+        snrs = []
+        for freq in SNR_FREQS:
+            out = linear(tone(freq, 2.0).tobytes(), out_rate)
+            snrs.append(f"{sine_snr(out, freq, out_rate):5.1f}")
         print(
-            f"  -> {out_rate}: 60 s of audio in {whole * 1000:5.1f} ms one-shot, "
-            f"{chunked * 1000:5.1f} ms in 60 ms chunks; delay {held * 1000:.2f} ms; "
-            f"set-up + first chunk p50 {statistics.median(setups):.2f} ms"
+            f"  {'numpy.interp':13} {out_rate:5}  {took:6.1f}       -   "
+            f"{snrs[0]} {snrs[1]}      -  (one-shot only)"
+        )
+    print("\nWindowed sinc at other rates (22050 Hz in)")
+    for out_rate in (8000, 16000, 24000, 32000, 44100, 48000):
+        whole = median_ms(functools.partial(resample, pcm, IN_RATE, out_rate))
+        _, held = streamed(ours, pcm, out_rate)
+        # The filter table of a rate pair is built once, then cached.
+        resample_module._kernel.cache_clear()  # noqa: SLF001
+        cold = median_ms(functools.partial(StreamResampler, IN_RATE, out_rate), 1)
+        setup = median_ms(functools.partial(first_chunk, pcm, out_rate), 10)
+        print(
+            f"  -> {out_rate}: 60 s in {whole:5.1f} ms one-shot; delay "
+            f"{held * 1000:.2f} ms; table {cold:.2f} ms once, then set-up + "
+            f"first chunk {setup:.2f} ms"
         )
 
 
