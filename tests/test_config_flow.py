@@ -27,7 +27,10 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 import custom_components.rtsp_announcer as integration
-from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.models import (
+    PublisherState,
+    StreamSettings,
+)
 from custom_components.rtsp_announcer.audio.probe import probe_publish
 from custom_components.rtsp_announcer.audio.publisher import FailureKind, Supervision
 from custom_components.rtsp_announcer.audio.url import parse_rtsp_url
@@ -52,7 +55,7 @@ from custom_components.rtsp_announcer.const import (
 
 from .common import ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
-from .test_faults import StatusServer
+from .test_faults import StatusServer, until
 
 FLOW = "custom_components.rtsp_announcer.config_flow"
 PROBE_TIMEOUT = "custom_components.rtsp_announcer.audio.probe.PROBE_TIMEOUT"
@@ -65,14 +68,16 @@ FIGURES = logging.getLogger("tests.figures")
 
 
 class TransportPeer:
-    """An RTSP server that takes a stream over UDP only.
+    """An RTSP server that takes a stream over UDP only, or over nothing.
 
-    SETUP over TCP is answered "461 Unsupported Transport", as RFC 2326 wants
-    from a server that does not support the transport; everything else gets
-    "200 OK", and the RTP packets go to a UDP socket of its own.
+    SETUP over TCP (and over UDP unless `udp`) is answered "461 Unsupported
+    Transport", as RFC 2326 wants from a server that does not support the
+    transport; everything else gets "200 OK", and the RTP packets go to a UDP
+    socket of its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, udp: bool = True) -> None:
+        self.udp = udp
         self.requests: list[tuple[str, str]] = []
         self.rtp_packets = 0
         self._server: asyncio.Server | None = None
@@ -128,7 +133,7 @@ class TransportPeer:
                 transport = fields.get("transport", "")
                 self.requests.append((method, transport))
                 status, extra = "200 OK", ""
-                if method == "SETUP" and "/TCP" in transport:
+                if method == "SETUP" and ("/TCP" in transport or not self.udp):
                     status = "461 Unsupported Transport"
                 elif method == "SETUP":
                     extra = (
@@ -473,6 +478,25 @@ async def test_user_transport_refused_tries_the_other_and_keeps_it(
     assert peer.rtp_packets > 0
 
 
+@pytest.mark.usefixtures("socket_enabled")
+async def test_user_no_transport_taken_shows_what_ffmpeg_said(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    peer = TransportPeer(udp=False)
+    await peer.start()
+    try:
+        result = await _start_user_flow(hass)
+        result2 = await _submit_user(hass, result["flow_id"], peer.url)
+    finally:
+        await peer.stop()
+
+    assert result2["type"] is FlowResultType.FORM
+    # Not a matter of the transport option: neither works.
+    assert result2["errors"] == {"base": "unknown"}
+    assert "461 Unsupported Transport" in result2["description_placeholders"]["error"]
+    assert [method for method, _ in peer.requests].count("SETUP") == 2
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -779,6 +803,36 @@ async def test_reconfigure_publishes_with_the_entry_transport(
         assert "Unable to parse" not in relay.log()
 
 
+async def test_reconfigure_to_the_url_it_publishes_to(hass: HomeAssistant) -> None:
+    """The publishing stream is the proof: no attempt competes with it.
+
+    ffmpeg's listener takes one publisher at a time; an attempt would be
+    refused while the stream publishes there.
+    """
+    async with ListenReceiver() as receiver:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="Hall",
+            unique_id=receiver.url,
+            data={CONF_NAME: "Hall", CONF_URL: receiver.url},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, STREAM)
+
+        result = await entry.start_reconfigure_flow(hass)
+        result2 = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: receiver.url}
+        )
+        await hass.async_block_till_done()
+
+        assert result2["type"] is FlowResultType.ABORT
+        assert result2["reason"] == "reconfigure_successful"
+        await wait_available(hass, STREAM, timeout=20)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+
+
 # -------------------------------------------------------------------------- reauth
 
 
@@ -998,6 +1052,10 @@ async def test_a_change_reloads_the_entry_once(
     entry = await _loaded_entry(hass, _url(port, userinfo="old:wrong@"))
     assert setups == [entry.entry_id]
     old_stream = entry.runtime_data.stream
+    # Its first attempt is over: it does not take the server that appears.
+    await until(
+        lambda: old_stream.publisher.state is PublisherState.BACKOFF, 10, "back-off"
+    )
     # …then a server appears there, which the changed entry publishes to.
     async with ListenReceiver(port) as receiver:
         await change(hass, entry, receiver)

@@ -123,7 +123,9 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
     assert await hass.config_entries.async_setup(entry.entry_id)
     old_stream = entry.runtime_data.stream
     flow = await hass.config_entries.options.async_init(entry.entry_id)
-    defaults = flow["data_schema"]({})
+    schema = flow["data_schema"]
+    assert schema is not None
+    defaults = schema({})
     result = await hass.config_entries.options.async_configure(
         flow["flow_id"], defaults | {CONF_SAMPLE_RATE: "48000"}
     )

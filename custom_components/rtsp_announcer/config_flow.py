@@ -172,8 +172,13 @@ async def async_check_publish(
             )
             second = await probe_publish(binary, other)
             _log_attempt(other, second)
-            if not second.transport_refused:
-                settings, result = other, second
+            if second.transport_refused:
+                # Neither: not a matter of the option; ffmpeg's words say so.
+                return PublishCheck(
+                    errors={"base": "unknown"},
+                    placeholders={"error": second.error or str(second.failure)},
+                )
+            settings, result = other, second
     except Exception as err:  # noqa: BLE001 - a failed check is a form error
         reason = redact_text(str(err) or type(err).__name__, settings.url)
         # Not LOGGER.exception: the message may hold the URL's credentials.
