@@ -57,16 +57,27 @@ _UNITS_ZH: dict[str, str] = {
 }
 
 
+# A number: whole runs of digits only. It starts with a digit that does not
+# follow one (`\d(?<!\d\d)`: a digit first, so `re` can skip ahead to the
+# next digit), and each run is taken whole (possessive `*+`, `++`, `?+`). A
+# number cut short inside a run would be followed by a digit, which no unit
+# starts with, so this matches exactly what `\d+(?:[.,]\d+)?` matched; but
+# that was tried from every digit of a run and backtracked over the rest of
+# it each time: quadratic in a long run of digits.
+_NUMBER = r"(?P<num>\d(?<!\d\d)\d*+(?:{point}\d++)?+)"
+
+
 def _unit_pattern(units: list[str]) -> re.Pattern[str]:
     ordered = sorted(units, key=len, reverse=True)
     alternatives = "|".join(re.escape(unit) for unit in ordered)
     # A number, optional space, a unit that is not the start of a longer word.
-    return re.compile(rf"(?P<num>\d+(?:[.,]\d+)?)\s?(?P<unit>{alternatives})(?![\w/])")
+    number = _NUMBER.format(point="[.,]")
+    return re.compile(rf"{number}\s?(?P<unit>{alternatives})(?![\w/])")
 
 
 _EN_PATTERN = _unit_pattern(list(_UNITS_EN))
 _ZH_PATTERN = _unit_pattern(list(_UNITS_ZH))
-_ZH_PERCENT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s?%")
+_ZH_PERCENT = re.compile(_NUMBER.format(point=r"\.") + r"\s?%")
 
 
 def _is_one(number: str) -> bool:
