@@ -33,6 +33,7 @@ from homeassistant.helpers import issue_registry as ir
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.announce import AnnounceRequest
 from custom_components.rtsp_announcer.audio.models import (
     PcmTransport,
     PublisherState,
@@ -276,9 +277,14 @@ async def test_sigkill_five_times_loses_no_announcement(
         await wait_unavailable(hass, ENTITY, timeout=3)
         down.append(time.monotonic() - killed)
         if kill == 3:
-            # Queued while the stream is down: played once it is back.
-            late = await announce(hass, message="Number three.", wait=False)
-            ids.append(late["announcement_id"])
+            # Queued while the stream is down: played once it is back. Home
+            # Assistant calls no unavailable entity, so it goes to the
+            # stream's announcer directly.
+            announcer = entry.runtime_data.announcer
+            plan = await announcer.async_plan(
+                AnnounceRequest(message="Number three.", preannounce=False)
+            )
+            ids.append(announcer.enqueue(plan).id)
         await wait_available(hass, ENTITY, timeout=10)
         back.append(time.monotonic() - killed)
         assert publisher.pid not in {None, pid}
