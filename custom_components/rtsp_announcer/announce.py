@@ -293,7 +293,7 @@ class Announcer:
         if member.item is None:
             return None
         if request.wait:
-            await async_wait_items([member.item])
+            await async_wait_played(member.item)
         return response_for(member.item, group.called_at)
 
     def check_room(self, request: AnnounceRequest) -> None:
@@ -606,13 +606,12 @@ def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:
     }
 
 
-async def async_wait_items(items: list[PlaybackItem]) -> None:
-    """Wait for every item; raise the first failure as a translated error."""
-    await asyncio.gather(*(item.wait() for item in items))
-    for item in items:
-        if item.error is not None and item.state is not ItemState.CANCELLED:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="announcement_failed",
-                translation_placeholders={"error": str(item.error)},
-            )
+async def async_wait_played(item: PlaybackItem) -> None:
+    """Wait until the item has played; raise its failure as a translated error."""
+    await item.wait()
+    if item.error is not None and item.state is not ItemState.CANCELLED:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="announcement_failed",
+            translation_placeholders={"error": str(item.error)},
+        )
