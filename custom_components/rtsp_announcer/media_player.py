@@ -24,7 +24,9 @@ from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
 from .services import async_setup_platform_services
 
-# The stream serialises everything through its own queue.
+# The stream serialises everything through its own queue. No limit also lets
+# Home Assistant call every stream of an `announce` call at once, so that they
+# are queued together and a waiting call does not play them one after another.
 PARALLEL_UPDATES = 0
 
 
