@@ -240,3 +240,115 @@ def test_redact_text_leaves_no_password_form() -> None:
         assert "a+b c" not in redacted
         assert "a%2Bb%20c" not in redacted
         assert "***" in redacted
+
+
+# --------------------------------------------------------------- media URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://ha.local:8123/api/tts_proxy/a.mp3?authSig=eyJhbGc.x.y",
+            "https://ha.local:8123/api/tts_proxy/a.mp3?authSig=***",
+        ),
+        (
+            "https://bucket.s3.amazonaws.com/a.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIA%2F20260101&X-Amz-Signature=abc123"
+            "&X-Amz-Security-Token=tok&X-Amz-Expires=60",
+            "https://bucket.s3.amazonaws.com/a.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=***&X-Amz-Signature=***"
+            "&X-Amz-Security-Token=***&X-Amz-Expires=60",
+        ),
+        ("http://h/a?token=1&b=2", "http://h/a?token=***&b=2"),
+        ("http://h/a?TOKEN=1", "http://h/a?TOKEN=***"),
+        ("http://h/a?access_token=1", "http://h/a?access_token=***"),
+        ("http://h/a?Signature=1&Expires=2", "http://h/a?Signature=***&Expires=2"),
+        ("http://h/a?sig=1&sv=2", "http://h/a?sig=***&sv=2"),
+        ("http://h/a?key=1", "http://h/a?key=***"),
+        ("http://h/a?api_key=1&apikey=2", "http://h/a?api_key=***&apikey=***"),
+        ("http://h/a?password=1&pass=2", "http://h/a?password=***&pass=***"),
+        ("http://h/a?auth=1&secret=2", "http://h/a?auth=***&secret=***"),
+        ("http://h/a?refresh_token=1", "http://h/a?refresh_token=***"),
+        ("http://h/a?client_secret=1", "http://h/a?client_secret=***"),
+        ("http://h/a?X-Goog-Signature=1", "http://h/a?X-Goog-Signature=***"),
+        # Percent-encoded names are still names.
+        ("http://h/a?%74oken=1", "http://h/a?%74oken=***"),
+        # In the fragment too (single-page players put tokens there).
+        ("http://h/a#access_token=1&x=2", "http://h/a#access_token=***&x=2"),
+        ("http://h/a?x=1#token=2", "http://h/a?x=1#token=***"),
+        # A value that is empty, or a name without a value, has nothing to hide.
+        ("http://h/a?token=&x", "http://h/a?token=&x"),
+        ("http://h/a?token", "http://h/a?token"),
+        # Names that only contain a secret word are left alone.
+        ("http://h/a?keyframe=1&monkey=2", "http://h/a?keyframe=1&monkey=2"),
+        ("http://h/a?passage=1&author=2", "http://h/a?passage=1&author=2"),
+        # Userinfo of http(s) URLs, with or without a password.
+        ("https://u:p@h/a.mp3", "https://***:***@h/a.mp3"),
+        ("http://u@h/a.mp3?token=t", "http://***@h/a.mp3?token=***"),
+        ("HTTPS://u:p@H/a?Token=t", "HTTPS://***:***@H/a?Token=***"),
+        # Paths and relative URLs Home Assistant signs.
+        ("/api/tts_proxy/a.mp3?authSig=x", "/api/tts_proxy/a.mp3?authSig=***"),
+        ("/media/a.mp3", "/media/a.mp3"),
+        # Separators ffmpeg and other programs use.
+        ("http://h/a?x=1;token=2", "http://h/a?x=1;token=***"),
+    ],
+)
+def test_redact_url_masks_media_secrets(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_redact_url_never_raises() -> None:
+    for url in ["", "?", "#", "?=", "http://[::1", "://@", "a?%zz=1", "\x00?token=1"]:
+        assert isinstance(redact_url(url), str)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[http @ 0x5] HTTP error 404 Not Found",
+            "[http @ 0x5] HTTP error 404 Not Found",
+        ),
+        (
+            "https://u:pw@cdn.example/x.mp3?authSig=abc: Server returned 404",
+            "https://***:***@cdn.example/x.mp3?authSig=***: Server returned 404",
+        ),
+        (
+            "[hls] Opening 'https://cdn/x.ts?X-Amz-Signature=abc&n=1' for reading",
+            "[hls] Opening 'https://cdn/x.ts?X-Amz-Signature=***&n=1' for reading",
+        ),
+        (
+            'Input #0, mp3, from "http://h/a.mp3?token=t":',
+            'Input #0, mp3, from "http://h/a.mp3?token=***":',
+        ),
+        (
+            "two: http://a/x?key=1 and rtsp://u:p@b/y",
+            "two: http://a/x?key=*** and rtsp://***:***@b/y",
+        ),
+        (
+            "[tcp @ 0x1] Connection to tcp://h:80 failed: Connection refused",
+            "[tcp @ 0x1] Connection to tcp://h:80 failed: Connection refused",
+        ),
+        # A request line or a bare query, no URL around it.
+        ("GET /a.mp3?authSig=abc HTTP/1.1", "GET /a.mp3?authSig=*** HTTP/1.1"),
+        ("password=hunter2 rejected", "password=*** rejected"),
+    ],
+)
+def test_redact_text_finds_urls_and_tokens(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_redact_text_masks_given_secrets() -> None:
+    text = "auth with Bearer abc.def.ghi failed for alice"
+    assert (
+        redact_text(text, secrets=["abc.def.ghi", "alice", ""])
+        == "auth with Bearer *** failed for ***"
+    )
+
+
+def test_redact_text_masks_the_values_of_a_known_url_wherever_they_appear() -> None:
+    url = "https://cdn.example/a.mp3?authSig=s%2Bcret&n=1"
+    # ffmpeg may print the decoded value on its own.
+    assert redact_text("signature s+cret expired", url) == "signature *** expired"
+    assert redact_text("signature s%2Bcret expired", url) == "signature *** expired"
