@@ -27,8 +27,12 @@ from custom_components.rtsp_announcer.audio.decoder import (
 )
 from custom_components.rtsp_announcer.audio.exceptions import DecodeError
 from custom_components.rtsp_announcer.audio.ffmpeg import (
-    DECODE_PROTOCOLS,
+    LOCAL_PROTOCOLS,
+    PIPE_PROTOCOLS,
+    REMOTE_PROTOCOLS,
+    SourceKind,
     decoder_args,
+    source_kind,
 )
 from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
 from tests.helpers.analysis import dominant_frequency
@@ -368,21 +372,76 @@ async def test_only_whitelisted_protocols_are_opened(tone: Path) -> None:
     # concat: would let a media id stitch arbitrary local files together.
     item = await decode(f"concat:{tone}|{tone}")
     assert item.state is ItemState.FAILED
-    # ffmpeg logs "Protocol 'concat' not on whitelist", then this.
-    assert str(item.error) == f"concat:{tone}|{tone}: Invalid argument"
+    assert str(item.error) == f"unsupported media source: concat:{tone}|{tone}"
 
 
 def test_decoder_command_lines() -> None:
     from_file = decoder_args("ffmpeg", "/media/a.mp3", 24000)
+    from_url = decoder_args("ffmpeg", "https://ha.local/a.mp3", 16000)
     from_pipe = decoder_args("ffmpeg", None, 8000)
     whitelist = from_file.index("-protocol_whitelist") + 1
-    assert from_file[whitelist] == DECODE_PROTOCOLS
-    assert "pipe" not in DECODE_PROTOCOLS.split(",")
-    assert from_pipe[whitelist] == "pipe"
+    assert from_file[whitelist] == LOCAL_PROTOCOLS == "file"
+    assert from_url[whitelist] == REMOTE_PROTOCOLS
+    assert set(REMOTE_PROTOCOLS.split(",")) == {"http", "https", "tcp", "tls", "crypto"}
+    assert from_pipe[whitelist] == PIPE_PROTOCOLS == "pipe"
     assert from_file[from_file.index("-i") + 1] == "/media/a.mp3"
+    assert from_url[from_url.index("-i") + 1] == "https://ha.local/a.mp3"
     assert from_pipe[from_pipe.index("-i") + 1] == "pipe:0"
-    for args, rate in ((from_file, "24000"), (from_pipe, "8000")):
+    # ffmpeg's network timeout (microseconds) and no reconnecting, for URLs only:
+    # other protocols reject these options.
+    assert from_url[from_url.index("-rw_timeout") + 1] == "5000000"
+    assert from_url[from_url.index("-reconnect") + 1] == "0"
+    assert "-xerror" in from_url
+    assert (
+        decoder_args("ffmpeg", "http://h/a", 8000, network_timeout=0.5)[
+            from_url.index("-rw_timeout") + 1
+        ]
+        == "500000"
+    )
+    for args in (from_file, from_pipe):
+        assert "-rw_timeout" not in args
+        assert "-reconnect" not in args
+        assert "-xerror" not in args
+    for args, rate in ((from_file, "24000"), (from_url, "16000"), (from_pipe, "8000")):
         assert args[args.index("-ar") + 1] == rate
         assert args[args.index("-ac") + 1] == "1"
         assert args[args.index("-f") + 1] == "s16le"
         assert args[-1] == "pipe:1"
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        (None, SourceKind.PIPE),
+        ("/media/a.mp3", SourceKind.LOCAL),
+        ("/media/a:b.mp3", SourceKind.LOCAL),
+        ("sounds/chime.wav", SourceKind.LOCAL),
+        ("./a:b.wav", SourceKind.LOCAL),
+        ("file:///media/a.mp3", SourceKind.LOCAL),
+        ("http://ha.local:8123/api/tts_proxy/a.mp3", SourceKind.REMOTE),
+        ("HTTPS://cdn.example/a.mp3", SourceKind.REMOTE),
+    ],
+)
+def test_source_kinds(source: str | None, kind: SourceKind) -> None:
+    assert source_kind(source) is kind
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "http:/a.mp3",
+        "https:a.mp3",
+        "ftp://h/a.mp3",
+        "rtmp://h/live",
+        "tls://h:443",
+        "crypto+file:///a",
+        "hls+http://h/a.m3u8",
+        "subfile,,start,0,end,0,,:/etc/passwd",
+        "cache:http://h/a",
+        "async:file:/a",
+        "-",
+    ],
+)
+def test_unsupported_sources(source: str) -> None:
+    with pytest.raises(DecodeError, match="unsupported media source"):
+        source_kind(source)

@@ -49,3 +49,20 @@ class UnknownLanguageError(AnnouncerError):
 
 class UnknownVoiceError(AnnouncerError):
     """The requested voice is not among espeak-ng's voices."""
+
+
+class SourceTimeoutError(DecodeError):
+    """A media source sent no audio in time, fell behind its audio or ran too long."""
+
+
+class MediaUnreadableError(DecodeError):
+    """A remote media source could not be read, whatever the reason.
+
+    The message is always the same: telling a refused connection from a timeout, a
+    404 or an unknown host would tell a caller which hosts and ports answer. The
+    decoder logs the reason, redacted, at debug level.
+    """
+
+    def __init__(self) -> None:
+        """Create the error; its message never depends on the cause."""
+        super().__init__("the media could not be read")

@@ -6,12 +6,66 @@ with `;`, `$()` or backticks is only ever a string to ffmpeg.
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
+from typing import Final
+
+from .exceptions import DecodeError
 from .models import Codec, StreamSettings
+from .url import redact_url
 
 PROGRESS_PERIOD = 0.5
-# Protocols a decoded media item may use: local files and HTTP(S) served by
-# Home Assistant or a media server; nothing that opens devices or runs programs.
-DECODE_PROTOCOLS = "file,http,https,tcp,tls,crypto,data"
+
+# What each kind of media source may open: ffmpeg checks every nested open (an HLS
+# playlist's segments and keys, a redirect's new connection) against the input's
+# whitelist. A remote source never reaches a local file, a local file never reaches
+# the network, piped audio reaches nothing else. `tcp` and `tls` carry http and
+# https; `crypto` decrypts AES-128 HLS segments (whose URLs are checked in turn).
+REMOTE_PROTOCOLS: Final = "http,https,tcp,tls,crypto"
+LOCAL_PROTOCOLS: Final = "file"
+PIPE_PROTOCOLS: Final = "pipe"
+# Seconds ffmpeg may wait for one network read, write or connection of a remote
+# source before it gives up (its `-rw_timeout`, in microseconds, also passed on by
+# the HLS demuxer to every segment).
+DEFAULT_NETWORK_TIMEOUT: Final = 5.0
+
+# A protocol prefix as ffmpeg finds one: scheme characters then ":", or the
+# "subfile,<options>:<url>" form it also accepts.
+_SCHEME: Final = re.compile(r"([A-Za-z0-9+.-]+):|(subfile),.*:", re.DOTALL)
+
+
+class SourceKind(StrEnum):
+    """Where a media item comes from, which decides what ffmpeg may open."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+    PIPE = "pipe"
+
+
+def source_kind(source: str | None) -> SourceKind:
+    """Return the kind of a decoder source: None is piped audio.
+
+    A path (absolute, relative or a ``file:`` URL) is local; an ``http``/``https``
+    URL is remote.
+
+    Raises:
+        DecodeError: The source names another protocol (``ftp:``, ``concat:``,
+            ``data:``, ``pipe:``...), which ffmpeg would otherwise open.
+    """
+    if source is None:
+        return SourceKind.PIPE
+    match = _SCHEME.match(source)
+    if match is None and source != "-":  # ffmpeg reads "-" as "pipe:"
+        return SourceKind.LOCAL
+    if match is not None:
+        scheme = (match.group(1) or match.group(2)).lower()
+        if scheme == "file":
+            return SourceKind.LOCAL
+        if scheme in ("http", "https") and source[match.end(1) :].startswith("://"):
+            return SourceKind.REMOTE
+    msg = f"unsupported media source: {redact_url(source)}"
+    raise DecodeError(msg)
+
 
 # G.711 is defined at 8 kHz and that is what cameras and IP speakers accept.
 _G711_RATE = "8000"
@@ -70,12 +124,42 @@ def publisher_args(binary: str, settings: StreamSettings, input_spec: str) -> li
     ]
 
 
-def decoder_args(binary: str, source: str | None, sample_rate: int) -> list[str]:
+def decoder_args(
+    binary: str,
+    source: str | None,
+    sample_rate: int,
+    *,
+    network_timeout: float = DEFAULT_NETWORK_TIMEOUT,
+) -> list[str]:
     """Return the argument list that decodes to s16le mono on stdout.
 
-    `source` is a path or URL; None reads encoded audio from stdin.
+    `source` is a path or an http(s) URL; None reads encoded audio from stdin.
+    Each kind gets only the protocols it needs (see `source_kind`); a remote
+    source also gets ffmpeg's network timeout, no automatic reconnection, and
+    exits with an error status when its input fails midway.
+
+    Raises:
+        DecodeError: `source` names a protocol other than file, http or https.
     """
-    protocols = DECODE_PROTOCOLS if source is not None else "pipe"
+    kind = source_kind(source)
+    protocols = {
+        SourceKind.LOCAL: LOCAL_PROTOCOLS,
+        SourceKind.REMOTE: REMOTE_PROTOCOLS,
+        SourceKind.PIPE: PIPE_PROTOCOLS,
+    }[kind]
+    network: list[str] = []
+    if kind is SourceKind.REMOTE:
+        network = [
+            "-rw_timeout",
+            str(max(1, round(network_timeout * 1_000_000))),
+            # The default, said out loud: a reconnecting client waits up to two
+            # minutes between attempts; a failure must fail.
+            "-reconnect",
+            "0",
+            # A read error ends the input like its end would (exit status 0):
+            # a body cut off by the network timeout would pass for a whole one.
+            "-xerror",
+        ]
     return [
         binary,
         "-hide_banner",
@@ -84,6 +168,7 @@ def decoder_args(binary: str, source: str | None, sample_rate: int) -> list[str]
         "error",
         "-protocol_whitelist",
         protocols,
+        *network,
         "-i",
         "pipe:0" if source is None else source,
         "-map",
