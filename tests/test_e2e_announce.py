@@ -233,9 +233,11 @@ async def test_chime_precedes_the_words(
     chime = tone_segments(heard, RATE, 880, threshold_db=-40, min_share=0.6)
     assert chime, "the chime's 880 Hz tone never arrived"
     spans = speech_spans(heard)
-    # Chime and words form one announcement; the words end after the chime.
+    # Chime and words form one announcement; the words end after the chime,
+    # which is the first 880 Hz stretch (a voiced sound in the words may come
+    # close enough to 880 Hz for a few frames).
     assert spans[0][0] <= chime[0][0] + 0.05
-    assert spans[-1][1] > chime[-1][1] + 1.0
+    assert spans[-1][1] > chime[0][1] + 1.0
     assert response[ENTITY]["duration"] > 1.0 + 0.8
 
 
