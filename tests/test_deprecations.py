@@ -97,9 +97,11 @@ async def test_loading_and_using_the_integration_raises_no_deprecation(
             # The options flow (a change reloads the stream) and the reconfigure
             # flow (to the URL the stream already publishes to).
             flow = await hass.config_entries.options.async_init(entry.entry_id)
+            schema = flow["data_schema"]
+            assert schema is not None
             defaults = {
                 str(key): key.default()
-                for key in flow["data_schema"].schema
+                for key in schema.schema
                 if callable(getattr(key, "default", None))
             }
             result = await hass.config_entries.options.async_configure(
