@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import io
+import struct
 import wave
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any, Final
 
 from homeassistant.components.tts import (
     TextToSpeechEntity,
     TtsAudioType,
     Voice,
 )
+
+# Both classes live here on every supported release; 2025.4 does not export
+# TTSAudioResponse from the package itself.
+from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -18,9 +25,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .announce import SPEECH_OPTIONS, speech_error, voice_option
 from .audio.exceptions import AnnouncerError, UnknownLanguageError
 from .audio.models import BYTES_PER_SAMPLE
-from .audio.speech import DEFAULT_LANGUAGE
+from .audio.speech import (
+    DEFAULT_LANGUAGE,
+    SpeechOptions,
+    VoiceInfo,
+    split_sentences,
+)
 from .audio.text import clean_text, normalize_text
-from .const import DOMAIN
+from .const import DOMAIN, MAX_MESSAGE_LENGTH
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
 
@@ -46,6 +58,76 @@ def to_wav(pcm: bytes, sample_rate: int) -> bytes:
         wav.setframerate(sample_rate)
         wav.writeframes(pcm)
     return buffer.getvalue()
+
+
+# The RIFF and data sizes of a WAV whose length is not known when its header is
+# sent: what ffmpeg writes to a pipe. ffmpeg and Python's `wave` read such a
+# file to its end.
+_UNKNOWN_SIZE: Final = 0xFFFFFFFF
+# Appended to the buffered text to ask whether its last sentence is complete:
+# a boundary before the probe splits it off; text still running joins it.
+_PROBE: Final = "x"
+
+
+def wav_stream_header(sample_rate: int) -> bytes:
+    """The header of a mono s16le WAV stream of unknown length."""
+    fmt = struct.pack(
+        "<HHIIHH",
+        1,  # PCM
+        1,
+        sample_rate,
+        sample_rate * BYTES_PER_SAMPLE,
+        BYTES_PER_SAMPLE,
+        8 * BYTES_PER_SAMPLE,
+    )
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", _UNKNOWN_SIZE),
+            b"WAVEfmt ",
+            struct.pack("<I", len(fmt)),
+            fmt,
+            b"data",
+            struct.pack("<I", _UNKNOWN_SIZE),
+        )
+    )
+
+
+class SentenceBuffer:
+    """Text arriving in pieces, handed out one complete sentence at a time.
+
+    A sentence is complete once the text after it shows its end: `.`, `!`,
+    `?` or `…` followed by a space, a line break, or a CJK end mark (the
+    ideographic full stop, full-width `!`, `?` and `;`), which needs nothing
+    after it. Sentence ends follow `split_sentences`, so
+    streamed and whole text are cut alike (`Dr. ` and `3.5` do not end one). A
+    sentence longer than the splitter's limit is handed out in pieces, which
+    bounds what waits here.
+    """
+
+    def __init__(self) -> None:
+        """Start with nothing buffered."""
+        self._text = ""
+
+    def feed(self, text: str) -> list[str]:
+        """Add `text`; return the sentences it completes, in order."""
+        self._text += text
+        *complete, last = split_sentences(self._text + _PROBE)
+        self._text = last.removesuffix(_PROBE)
+        return complete
+
+    def flush(self) -> list[str]:
+        """The end of the text: return what is left, as sentences."""
+        text, self._text = self._text, ""
+        return split_sentences(text)
+
+
+def _message_too_long() -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="message_too_long",
+        translation_placeholders={"limit": str(MAX_MESSAGE_LENGTH)},
+    )
 
 
 class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
@@ -99,11 +181,10 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
             return None
         return [Voice(voice.identifier, voice.name) for voice in voices]
 
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        """Render `message` as WAV on the engine's thread (never the executor)."""
-        engine = self._speech.engine
+    async def _prepare(
+        self, language: str, options: Mapping[str, Any]
+    ) -> tuple[VoiceInfo, SpeechOptions]:
+        """Check the options and pick the voice, or raise the translated error."""
         unknown = set(options) - set(SPEECH_OPTIONS)
         if unknown:
             raise ServiceValidationError(
@@ -112,15 +193,99 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                 translation_placeholders={"error": ", ".join(sorted(unknown))},
             )
         try:
-            voice = await engine.resolve_voice(language, voice_option(options))
-            pcm = await engine.synthesize(
-                normalize_text(clean_text(message), voice.language),
-                voice=voice.identifier,
+            speech = SpeechOptions.create(
                 rate=options.get("rate"),
                 pitch=options.get("pitch"),
                 volume=options.get("volume"),
                 gap=options.get("gap"),
             )
+            voice = await self._speech.engine.resolve_voice(
+                language, voice_option(options)
+            )
+        except AnnouncerError as err:
+            raise speech_error(err) from err
+        return voice, speech
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        """Render `message` as WAV on the engine's thread (never the executor)."""
+        if len(message) > MAX_MESSAGE_LENGTH:
+            raise _message_too_long()
+        voice, speech = await self._prepare(language, options)
+        engine = self._speech.engine
+        try:
+            pcm = await engine.synthesize(
+                normalize_text(clean_text(message), voice.language),
+                voice=voice.identifier,
+                rate=speech.rate,
+                pitch=speech.pitch,
+                volume=speech.volume,
+                gap=speech.gap,
+            )
         except AnnouncerError as err:
             raise speech_error(err) from err
         return "wav", to_wav(pcm, engine.native_rate)
+
+    async def async_stream_tts_audio(
+        self, request: TTSAudioRequest
+    ) -> TTSAudioResponse:
+        """Speak text that arrives in pieces, sentence by sentence.
+
+        Each sentence is synthesised as soon as its end has arrived, and its
+        audio goes out while the rest of the text is still coming (an LLM's
+        reply is spoken from its first sentence). The result is a WAV stream:
+        a header of unknown length, then PCM at espeak's native rate.
+        Options and the voice are checked at once; too much text, or a
+        failing synthesis, ends the audio with the translated error.
+        """
+        voice, speech = await self._prepare(request.language, request.options)
+        return TTSAudioResponse(
+            "wav", self._stream_wav(request.message_gen, voice, speech)
+        )
+
+    async def _stream_wav(
+        self,
+        message_gen: AsyncGenerator[str],
+        voice: VoiceInfo,
+        speech: SpeechOptions,
+    ) -> AsyncGenerator[bytes]:
+        engine = self._speech.engine
+        sample_rate = engine.native_rate
+        # Sent with the first audio, so that the first bytes out are speech.
+        header = wav_stream_header(sample_rate)
+        async with aclosing(self._sentences(message_gen)) as sentences:
+            async for sentence in sentences:
+                text = normalize_text(clean_text(sentence), voice.language)
+                audio = engine.stream(
+                    text,
+                    sample_rate=sample_rate,
+                    voice=voice.identifier,
+                    rate=speech.rate,
+                    pitch=speech.pitch,
+                    volume=speech.volume,
+                    gap=speech.gap,
+                )
+                try:
+                    async with aclosing(audio) as chunks:
+                        async for pcm in chunks:
+                            yield header + pcm
+                            header = b""
+                except AnnouncerError as err:
+                    raise speech_error(err) from err
+        if header:
+            yield header
+
+    @staticmethod
+    async def _sentences(message_gen: AsyncGenerator[str]) -> AsyncGenerator[str]:
+        """The complete sentences of the incoming text, as soon as each ends."""
+        buffer = SentenceBuffer()
+        received = 0
+        async for text in message_gen:
+            received += len(text)
+            if received > MAX_MESSAGE_LENGTH:
+                raise _message_too_long()
+            for sentence in buffer.feed(text):
+                yield sentence
+        for sentence in buffer.flush():
+            yield sentence
