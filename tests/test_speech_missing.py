@@ -53,7 +53,8 @@ async def test_media_still_plays_without_espeak(
                 {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
                 blocking=True,
             )
-        assert err.value.translation_key == "speech_failed"
+        # No local voice and no other TTS entity: nothing can speak.
+        assert err.value.translation_key == "no_voice"
         assert len(entry.runtime_data.stream.queue) == 0
 
         response = await hass.services.async_call(

@@ -116,7 +116,7 @@ async def async_setup_entry(
     # A socket that cannot be created falls back to ffmpeg's stdin inside.
     await stream.start()
     speech = await async_acquire_speech(hass, entry.entry_id)
-    announcer = Announcer(hass, stream, speech, entry.entry_id)
+    announcer = Announcer(hass, stream, speech, entry.entry_id, entry.options)
     stream.add_item_listener(announcer.item_changed)
     entry.runtime_data = RtspAnnouncerData(
         stream=stream, announcer=announcer, speech=speech

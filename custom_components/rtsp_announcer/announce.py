@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -41,11 +41,13 @@ from .audio.exceptions import (
 from .audio.models import BYTES_PER_SAMPLE
 from .audio.playback import ItemState, PlaybackItem
 from .audio.speech import SpeechOptions, VoiceInfo
+from .audio.speech.protocol import VoiceEngine
 from .audio.stream import AudioStream
 from .audio.text import clean_text, normalize_text
-from .const import DOMAIN, EVENT_ANNOUNCEMENT, MAX_MESSAGE_LENGTH
+from .const import DOMAIN, EVENT_ANNOUNCEMENT, LOGGER, MAX_MESSAGE_LENGTH
 from .media import async_resolve_media_source
 from .speech import SharedSpeech
+from .voices import StreamVoices, TtsEntityVoice, engine_failure
 
 _TTS_MEDIA_SOURCE = "media-source://tts/"
 # The path of a TTS media-source id that names a result stream created before
@@ -219,12 +221,14 @@ class Announcer:
         stream: AudioStream,
         speech: SharedSpeech,
         entry_id: str,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         """Serve `stream` with the instance's shared speech engine."""
         self._hass = hass
         self.stream = stream
         self._speech = speech
         self._entry_id = entry_id
+        self.voices = StreamVoices(hass, entry_id, speech, options or {})
 
     @property
     def entity_id(self) -> str | None:
@@ -347,6 +351,9 @@ class Announcer:
         }
         if item.error is not None:
             data["error"] = str(item.error)
+        if "engine" in item.tags:
+            data["engine"] = item.tags["engine"]
+            data["fallback"] = item.tags["fallback"]
         self._hass.bus.async_fire(EVENT_ANNOUNCEMENT, data)
 
     async def _produce(self, item: PlaybackItem, parts: list[Part]) -> None:
@@ -361,8 +368,113 @@ class Announcer:
             item.fail(DecodeError(str(err)))
 
     async def _message_part(self, message: str, request: AnnounceRequest) -> Part:
-        if request.tts_entity_id and not self._is_own_tts(request.tts_entity_id):
-            return self._tts_entity_part(message, request)
+        """The words: the call's engine or the stream's default, then a fallback.
+
+        An engine that cannot even be asked (missing, refusing the language)
+        while a fallback is set leaves the words to the fallback.
+        """
+        voices = self.voices
+        primary = request.tts_entity_id or voices.default_engine()
+        if not request.tts_entity_id and primary == voices.configured_engine:
+            # The stream's own choice of language and voice, unless the call's.
+            default_options = {"voice": voices.voice} if voices.voice else {}
+            request = replace(
+                request,
+                language=request.language or voices.language,
+                options=request.options or default_options,
+            )
+        fallback = voices.fallback_engine(primary)
+        speakers: list[_Speaker] = []
+        for engine, engine_request in (
+            (primary, request),
+            # The fallback speaks with its own defaults, in the call's language.
+            (fallback, replace(request, options={})),
+        ):
+            if engine is None:
+                continue
+            try:
+                speakers.append(await self._speaker(engine, message, engine_request))
+            except HomeAssistantError:
+                if engine != primary or fallback is None:
+                    raise
+        if not speakers:
+            raise _validation_error("no_voice", entity_id=self.entity_id or "")
+        return self._voices_part(message, speakers, fallback=fallback)
+
+    async def _speaker(
+        self, engine: str, message: str, request: AnnounceRequest
+    ) -> _Speaker:
+        """Prepare one engine to speak the message: checked, not yet asked."""
+        if self._is_own_tts(engine):
+            return await self._local_speaker(engine, message, request)
+        voice = TtsEntityVoice(
+            self._hass,
+            engine,
+            binary=self.stream.binary,
+            options=request.options,
+        )
+        try:
+            voice.prepare(request.language)
+        except HomeAssistantError as err:
+            raise _validation_error(
+                "tts_failed", entity_id=engine, error=str(err)
+            ) from err
+        rate = self.stream.settings.sample_rate
+        return _Speaker(
+            engine, lambda: voice.stream(message, sample_rate=rate), voice=voice
+        )
+
+    def _voices_part(
+        self, message: str, speakers: list[_Speaker], *, fallback: str | None
+    ) -> Part:
+        """Speak with the first engine that gives audio in time.
+
+        An engine whose breaker is open is passed over while another remains.
+        An engine fails when it raises or gives no first audio within the
+        stream's `first_audio_timeout`; the next one then speaks the whole
+        text. What the failing engine had already fed to the stream stays
+        fed: after a failure midway the listener hears the fallback start the
+        text again.
+        """
+        voices = self.voices
+        timeout = voices.first_audio_timeout
+
+        async def play(item: PlaybackItem) -> bool:
+            error: BaseException | None = None
+            for index, speaker in enumerate(speakers):
+                breaker = voices.breaker(speaker.engine)
+                allowed = breaker.allow()
+                if not allowed and index < len(speakers) - 1:
+                    continue
+                try:
+                    spoken = await _speak(item, speaker, timeout, fallback=fallback)
+                except (AnnouncerError, HomeAssistantError, TimeoutError) as err:
+                    LOGGER.warning(
+                        "%s: %s could not speak (%s)%s",
+                        self.entity_id or self.stream.label,
+                        speaker.engine,
+                        engine_failure(err),
+                        "" if index == len(speakers) - 1 else "; trying the next",
+                    )
+                    if allowed:
+                        breaker.record_failure()
+                    error = err
+                    continue
+                breaker.record_success()
+                return spoken
+            assert error is not None  # noqa: S101
+            if isinstance(error, TimeoutError):
+                msg = f"no audio within {timeout:g} s"
+                raise SpeechEngineError(msg) from error
+            if isinstance(error, HomeAssistantError):
+                raise SpeechEngineError(str(error)) from error
+            raise error
+
+        return play
+
+    async def _local_speaker(
+        self, entity_id: str, message: str, request: AnnounceRequest
+    ) -> _Speaker:
         options = dict(request.options)
         unknown = set(options) - set(SPEECH_OPTIONS)
         if unknown:
@@ -380,18 +492,24 @@ class Announcer:
         except AnnouncerError as err:
             raise speech_error(err) from err
         text = normalize_text(message, voice.language)
-        return self._speech_part(text, voice, speech)
+        return _Speaker(entity_id, self._local_audio(text, voice, speech))
 
-    def _speech_part(self, text: str, voice: VoiceInfo, options: SpeechOptions) -> Part:
+    def _local_audio(
+        self, text: str, voice: VoiceInfo, options: SpeechOptions
+    ) -> Callable[[], AsyncGenerator[bytes]]:
+        """The local voice's audio of `text`, from the cache when it was made."""
         rate = self.stream.settings.sample_rate
         key = ("speech", text, voice.identifier, options, rate)
         cache = self._speech.cache
         engine = self._speech.engine
 
-        async def play(item: PlaybackItem) -> bool:
+        async def audio() -> AsyncGenerator[bytes]:
             cached = cache.get(key)
             if cached is not None:
-                return await _feed_all(item, cached)
+                step = int(rate * _FEED_SECONDS) * BYTES_PER_SAMPLE
+                for start in range(0, len(cached), step):
+                    yield cached[start : start + step]
+                return
             rendered = bytearray()
             try:
                 async with aclosing(
@@ -404,33 +522,15 @@ class Announcer:
                         volume=options.volume,
                         gap=options.gap,
                     )
-                ) as audio:
-                    async for pcm in audio:
+                ) as chunks:
+                    async for pcm in chunks:
                         rendered += pcm
-                        if not await item.feed(pcm):
-                            return False
+                        yield pcm
             except SpeechEngineError as err:
                 raise speech_error(err) from err
             cache.put(key, bytes(rendered))
-            return True
 
-        return play
-
-    def _tts_entity_part(self, message: str, request: AnnounceRequest) -> Part:
-        """Use another TTS entity as the voice: its audio is decoded as it comes."""
-        try:
-            result = tts.async_create_stream(
-                self._hass,
-                request.tts_entity_id or "",
-                language=request.language,
-                options=dict(request.options) or None,
-            )
-        except HomeAssistantError as err:
-            raise _validation_error(
-                "tts_failed", entity_id=str(request.tts_entity_id), error=str(err)
-            ) from err
-        result.async_set_message(message)
-        return self._result_part(result)
+        return audio
 
     def _tts_stream_part(self, media_id: str, token: str) -> Part:
         """Play a TTS result stream that someone else created and filled."""
@@ -498,6 +598,37 @@ class Announcer:
             return True
 
         return play
+
+
+@dataclass(frozen=True, slots=True)
+class _Speaker:
+    """One engine, ready to speak the words of one announcement."""
+
+    engine: str
+    open: Callable[[], AsyncGenerator[bytes]]
+    voice: VoiceEngine | None = None
+
+
+async def _speak(
+    item: PlaybackItem, speaker: _Speaker, first_audio: float, *, fallback: str | None
+) -> bool:
+    """Feed the speaker's audio; raise if it fails or is silent too long."""
+    async with aclosing(speaker.open()) as audio:
+        chunks = aiter(audio)
+        try:
+            async with asyncio.timeout(first_audio):
+                first = await anext(chunks)
+        except StopAsyncIteration:
+            msg = f"{speaker.engine} gave no audio"
+            raise SpeechEngineError(msg) from None
+        item.tags["engine"] = speaker.engine
+        item.tags["fallback"] = speaker.engine == fallback
+        if not await item.feed(first):
+            return False
+        async for pcm in chunks:
+            if not await item.feed(pcm):
+                return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -603,6 +734,8 @@ def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:
         "state": str(item.state),
         "duration": round(item.duration, 3) if item.done else None,
         "delay_ms": None if delay is None else round(delay, 1),
+        "engine": item.tags.get("engine"),
+        "fallback": item.tags.get("fallback", False),
     }
 
 

@@ -32,6 +32,20 @@ DEFAULT_RTSP_TRANSPORT: Final = "tcp"
 DEFAULT_FRAME_MS: Final = 20
 DEFAULT_LEAD_MS: Final = 60
 
+# Voices (the options flow's voice steps). An empty engine is the default:
+# the stream's local voice, or the first other TTS entity without espeak-ng.
+CONF_VOICE_ENGINE: Final = "voice_engine"
+CONF_VOICE_LANGUAGE: Final = "voice_language"
+CONF_VOICE: Final = "voice"
+CONF_FALLBACK_ENGINE: Final = "fallback_engine"
+CONF_FIRST_AUDIO_TIMEOUT: Final = "first_audio_timeout"
+DEFAULT_FIRST_AUDIO_TIMEOUT: Final = 5.0
+MIN_FIRST_AUDIO_TIMEOUT: Final = 0.5
+MAX_FIRST_AUDIO_TIMEOUT: Final = 30.0
+# Consecutive failures that open an engine's breaker, and its cool-down (s).
+BREAKER_FAILURES: Final = 3
+BREAKER_COOL_DOWN: Final = 30.0
+
 MIN_FRAME_MS: Final = 10
 MAX_FRAME_MS: Final = 60
 MIN_LEAD_MS: Final = 20

@@ -19,10 +19,14 @@ class FakeClock:
         return self.now
 
 
+def state(breaker: CircuitBreaker) -> BreakerState:
+    return breaker.state
+
+
 def test_opens_after_consecutive_failures_only() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=3, cool_down=30, clock=clock)
-    assert breaker.state is BreakerState.CLOSED
+    assert state(breaker) is BreakerState.CLOSED
     breaker.record_failure()
     breaker.record_failure()
     breaker.record_success()
@@ -31,7 +35,7 @@ def test_opens_after_consecutive_failures_only() -> None:
         breaker.record_failure()
         assert breaker.allow()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    assert state(breaker) is BreakerState.OPEN
     assert breaker.failures == 3
     assert not breaker.allow()
     assert breaker.retry_in() == 30
@@ -44,13 +48,13 @@ def test_one_trial_after_the_cool_down_then_closes() -> None:
     clock.now += 29.9
     assert not breaker.allow()
     clock.now += 0.1
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state(breaker) is BreakerState.HALF_OPEN
     assert breaker.retry_in() is None
     assert breaker.allow()
     # Only one trial at a time.
     assert not breaker.allow()
     breaker.record_success()
-    assert breaker.state is BreakerState.CLOSED
+    assert state(breaker) is BreakerState.CLOSED
     assert breaker.allow()
 
 
@@ -62,7 +66,7 @@ def test_a_failed_trial_opens_for_another_cool_down() -> None:
     clock.now += 30
     assert breaker.allow()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    assert state(breaker) is BreakerState.OPEN
     assert breaker.failures == 4
     clock.now += 29
     assert not breaker.allow()
