@@ -281,11 +281,13 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         """The complete sentences of the incoming text, as soon as each ends."""
         buffer = SentenceBuffer()
         received = 0
-        async for text in message_gen:
-            received += len(text)
-            if received > MAX_MESSAGE_LENGTH:
-                raise _message_too_long()
-            for sentence in buffer.feed(text):
-                yield sentence
+        # Nothing else reads the text once the audio ends, however it ends.
+        async with aclosing(message_gen) as pieces:
+            async for text in pieces:
+                received += len(text)
+                if received > MAX_MESSAGE_LENGTH:
+                    raise _message_too_long()
+                for sentence in buffer.feed(text):
+                    yield sentence
         for sentence in buffer.flush():
             yield sentence
