@@ -37,6 +37,7 @@ from custom_components.rtsp_announcer.audio.url import parse_rtsp_url
 from custom_components.rtsp_announcer.config_flow import url_with_credentials
 from custom_components.rtsp_announcer.const import (
     CONF_CODEC,
+    CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
     CONF_LEAD_MS,
     CONF_NAME,
@@ -45,6 +46,7 @@ from custom_components.rtsp_announcer.const import (
     CONF_SAMPLE_RATE,
     CONF_URL,
     DEFAULT_CODEC,
+    DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
     DEFAULT_LEAD_MS,
     DEFAULT_PCM_TRANSPORT,
@@ -575,6 +577,7 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
         CONF_RTSP_TRANSPORT: DEFAULT_RTSP_TRANSPORT,
         CONF_FRAME_MS: DEFAULT_FRAME_MS,
         CONF_LEAD_MS: DEFAULT_LEAD_MS,
+        CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
     }
     hass.config_entries.options.async_abort(result["flow_id"])
 
@@ -607,6 +610,7 @@ async def test_options_flow_saves_typed_values(
         CONF_RTSP_TRANSPORT: "udp",
         CONF_FRAME_MS: 10,
         CONF_LEAD_MS: 125,
+        CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
     }
     assert entry.options == expected
     assert type(entry.options[CONF_SAMPLE_RATE]) is int

@@ -12,6 +12,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import Announcer
@@ -43,6 +44,7 @@ from .const import (
     LOGGER,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
+from .repairs import async_check_voice
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
@@ -135,6 +137,12 @@ async def async_setup_entry(
     # No update listener: the flows that change the entry reload it themselves,
     # once (the reconfigure and reauth steps, and the options flow).
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    @callback
+    def _check_voice(hass: HomeAssistant) -> None:
+        async_check_voice(hass, entry)
+
+    # Other integrations' TTS entities may come later in the start-up.
+    entry.async_on_unload(async_at_started(hass, _check_voice))
     return True
 
 

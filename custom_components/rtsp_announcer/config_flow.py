@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
+from homeassistant.components.tts.helper import get_engine_instance
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -19,6 +20,8 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -39,6 +42,8 @@ from .audio.url import parse_rtsp_url, redact_text, redact_url, strip_credential
 from .const import (
     CODECS,
     CONF_CODEC,
+    CONF_FALLBACK_ENGINE,
+    CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
     CONF_LEAD_MS,
     CONF_NAME,
@@ -46,7 +51,11 @@ from .const import (
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
     CONF_URL,
+    CONF_VOICE,
+    CONF_VOICE_ENGINE,
+    CONF_VOICE_LANGUAGE,
     DEFAULT_CODEC,
+    DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
     DEFAULT_LEAD_MS,
     DEFAULT_PCM_TRANSPORT,
@@ -54,8 +63,10 @@ from .const import (
     DEFAULT_SAMPLE_RATE,
     DOMAIN,
     LOGGER,
+    MAX_FIRST_AUDIO_TIMEOUT,
     MAX_FRAME_MS,
     MAX_LEAD_MS,
+    MIN_FIRST_AUDIO_TIMEOUT,
     MIN_FRAME_MS,
     MIN_LEAD_MS,
     PCM_TRANSPORTS,
@@ -373,33 +384,97 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class RtspAnnouncerOptionsFlow(OptionsFlow):
-    """Tune the encoding and timing of a stream."""
+    """Tune the encoding, timing and voices of a stream.
+
+    The first step holds every option; choosing a default voice engine leads
+    to a second step for its language and voice, offered from what that
+    entity reports.
+    """
+
+    def __init__(self) -> None:
+        """Start with nothing chosen yet."""
+        super().__init__()
+        self._options: dict[str, Any] = {}
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and save the stream options; a change restarts the stream once."""
         if user_input is not None:
-            options = {
+            options: dict[str, Any] = {
                 CONF_CODEC: user_input[CONF_CODEC],
                 CONF_PCM_TRANSPORT: user_input[CONF_PCM_TRANSPORT],
                 CONF_SAMPLE_RATE: int(user_input[CONF_SAMPLE_RATE]),
                 CONF_RTSP_TRANSPORT: user_input[CONF_RTSP_TRANSPORT],
                 CONF_FRAME_MS: int(user_input[CONF_FRAME_MS]),
                 CONF_LEAD_MS: int(user_input[CONF_LEAD_MS]),
+                CONF_FIRST_AUDIO_TIMEOUT: float(
+                    user_input.get(
+                        CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
+                    )
+                ),
             }
-            # Saved and reloaded here, only if something changed; Home
-            # Assistant then finds the options saved and does nothing more.
-            # (OptionsFlowWithReload does the same on the releases that have
-            # it; 2025.4 has not, and an update listener would reload a second
-            # time after every reconfigure and reauthentication.)
-            entry = self.config_entry
-            if self.hass.config_entries.async_update_entry(entry, options=options):
-                self.hass.config_entries.async_schedule_reload(entry.entry_id)
-            return self.async_create_entry(data=options)
+            if fallback := user_input.get(CONF_FALLBACK_ENGINE):
+                options[CONF_FALLBACK_ENGINE] = fallback
+            if engine := user_input.get(CONF_VOICE_ENGINE):
+                options[CONF_VOICE_ENGINE] = engine
+                self._options = options
+                return await self.async_step_voice()
+            return self._save(options)
         return self.async_show_form(
             step_id="init", data_schema=_options_schema(self.config_entry.options)
         )
+
+    async def async_step_voice(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the language and voice of the default engine."""
+        engine = self._options[CONF_VOICE_ENGINE]
+        if user_input is not None:
+            options = dict(self._options)
+            for key in (CONF_VOICE_LANGUAGE, CONF_VOICE):
+                if value := str(user_input.get(key) or "").strip():
+                    options[key] = value
+            return self._save(options)
+        current = self.config_entry.options
+        same = current.get(CONF_VOICE_ENGINE) == engine
+        instance = get_engine_instance(self.hass, engine)
+        languages: list[str] = []
+        language: str | None = current.get(CONF_VOICE_LANGUAGE) if same else None
+        voices: list[str] = []
+        if instance is not None:
+            languages = sorted(instance.supported_languages or [])
+            language = language or instance.default_language
+            if language:
+                found = instance.async_get_supported_voices(language) or []
+                voices = [voice.voice_id for voice in found]
+        suggested = {
+            CONF_VOICE_LANGUAGE: language,
+            CONF_VOICE: current.get(CONF_VOICE) if same else None,
+        }
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_VOICE_LANGUAGE): _choice(languages),
+                vol.Optional(CONF_VOICE): _choice(voices),
+            }
+        )
+        return self.async_show_form(
+            step_id="voice",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            description_placeholders={"engine": engine},
+        )
+
+    def _save(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Save the options; a change restarts the stream once."""
+        # Saved and reloaded here, only if something changed; Home
+        # Assistant then finds the options saved and does nothing more.
+        # (OptionsFlowWithReload does the same on the releases that have
+        # it; 2025.4 has not, and an update listener would reload a second
+        # time after every reconfigure and reauthentication.)
+        entry = self.config_entry
+        if self.hass.config_entries.async_update_entry(entry, options=options):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_create_entry(data=options)
 
 
 def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
@@ -428,7 +503,46 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
             vol.Required(
                 CONF_LEAD_MS, default=options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)
             ): _milliseconds(MIN_LEAD_MS, MAX_LEAD_MS, 5),
+            vol.Optional(
+                CONF_VOICE_ENGINE,
+                description={"suggested_value": options.get(CONF_VOICE_ENGINE)},
+            ): _TTS_SELECTOR,
+            vol.Optional(
+                CONF_FALLBACK_ENGINE,
+                description={"suggested_value": options.get(CONF_FALLBACK_ENGINE)},
+            ): _TTS_SELECTOR,
+            vol.Required(
+                CONF_FIRST_AUDIO_TIMEOUT,
+                default=options.get(
+                    CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
+                ),
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=MIN_FIRST_AUDIO_TIMEOUT,
+                    max=MAX_FIRST_AUDIO_TIMEOUT,
+                    step=0.5,
+                    unit_of_measurement="s",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
         }
+    )
+
+
+_TTS_SELECTOR: Final = EntitySelector(EntitySelectorConfig(domain="tts"))
+
+
+def _choice(choices: Sequence[str]) -> SelectSelector | TextSelector:
+    """What the entity offers, with free text allowed; free text if it offers none."""
+    if not choices:
+        return TextSelector()
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(choices),
+            mode=SelectSelectorMode.DROPDOWN,
+            custom_value=True,
+            sort=False,
+        )
     )
 
 
