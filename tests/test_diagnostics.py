@@ -129,6 +129,9 @@ async def test_diagnostics_after_a_crash_and_of_an_unloaded_entry(
     assert current["state"] == "playing"
     assert current["played_s"] > 0
     assert result["queue"]["replay_pending_bytes"] > 0
+    # The local voice speaks it: its breaker is closed.
+    breaker = result["voices"]["breakers"]["tts.hall_local_voice"]
+    assert breaker == {"state": "closed", "failures": 0, "retry_in_s": None}
     assert PASSWORD not in json.dumps(result)
     await wait_available(hass, ENTITY)
     await hass.services.async_call(

@@ -21,6 +21,7 @@ from .audio.url import redact_text, redact_url
 from .const import CONF_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .speech import SharedSpeech
+from .voices import StreamVoices
 
 # Keys that never appear in entry data today, redacted should they ever do.
 TO_REDACT: Final = {CONF_PASSWORD, CONF_USERNAME}
@@ -54,7 +55,28 @@ async def async_get_config_entry_diagnostics(
     result["clock"] = _clock(stream, loop.time())
     result["queue"] = _queue(stream)
     result["speech"] = _speech(runtime.speech)
+    result["voices"] = _voices(runtime.announcer.voices)
     return result
+
+
+def _voices(voices: StreamVoices) -> dict[str, Any]:
+    default = voices.default_engine()
+    return {
+        "default_engine": default,
+        "fallback_engine": voices.fallback_engine(default),
+        "local_available": voices.local_available,
+        "first_audio_timeout_s": voices.first_audio_timeout,
+        "breakers": {
+            engine: {
+                "state": breaker.state.value,
+                "failures": breaker.failures,
+                "retry_in_s": None
+                if (retry := breaker.retry_in()) is None
+                else round(retry, 3),
+            }
+            for engine, breaker in sorted(voices.breakers().items())
+        },
+    }
 
 
 def _stream(stream: AudioStream) -> dict[str, Any]:
