@@ -1,0 +1,300 @@
+"""Voices: the stream's default engine, its fallback and their circuit breakers.
+
+The engines are real TTS entities of Home Assistant: one that speaks a tone as
+MP3, one that raises, one that never answers. What is heard is checked at a
+real RTSP receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
+from homeassistant.config_entries import ConfigEntry, ConfigFlow
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.setup import async_setup_component
+from numpy.typing import NDArray
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
+    setup_test_component_platform,
+)
+
+from custom_components.rtsp_announcer import diagnostics
+from custom_components.rtsp_announcer.const import (
+    CONF_FALLBACK_ENGINE,
+    CONF_FIRST_AUDIO_TIMEOUT,
+    CONF_VOICE_ENGINE,
+    DOMAIN,
+    EVENT_ANNOUNCEMENT,
+)
+
+from .common import (
+    add_entry,
+    ffmpeg_children,
+    make_tone,
+    record_events,
+    wait_available,
+)
+from .helpers.analysis import tone_segments
+from .helpers.rtsp import ListenReceiver
+
+ENTITY = "media_player.hall"
+RATE = 24000
+TONE = "tts.tone_voice"
+FAILING = "tts.failing_voice"
+HANGING = "tts.hanging_voice"
+
+
+class ToneVoice(TextToSpeechEntity):
+    """A voice that 'speaks' a tone as MP3, whatever the text."""
+
+    _attr_default_language = "en"
+
+    def __init__(self, name: str, audio: bytes) -> None:
+        self._attr_name = name
+        self._attr_supported_languages = ["en"]
+        self._audio = audio
+        self.messages: list[str] = []
+        self.broken = False
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        self.messages.append(message)
+        if self.broken:
+            msg = "the voice service is down"
+            raise HomeAssistantError(msg)
+        return "mp3", self._audio
+
+
+class HangingVoice(TextToSpeechEntity):
+    """A voice that never answers until the test lets it go."""
+
+    _attr_name = "Hanging voice"
+    _attr_default_language = "en"
+
+    def __init__(self) -> None:
+        self._attr_supported_languages = ["en"]
+        self.release = asyncio.Event()
+        self.messages: list[str] = []
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        self.messages.append(message)
+        await self.release.wait()
+        msg = "too late"
+        raise HomeAssistantError(msg)
+
+
+async def add_voices(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
+    """Set the entities up as another integration's TTS entities."""
+    assert await async_setup_component(hass, "tts", {})
+
+    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
+        return True
+
+    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
+    mock_platform(hass, "test.config_flow")
+    setup_test_component_platform(hass, "tts", list(voices), from_config_entry=True)
+    other = MockConfigEntry(domain="test")
+    other.add_to_hass(hass)
+    with mock_config_flow("test", ConfigFlow):
+        assert await hass.config_entries.async_setup(other.entry_id)
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    async with ListenReceiver(rate=RATE) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def tone(tmp_path: Path) -> bytes:
+    return make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.6).read_bytes()
+
+
+@pytest.fixture
+def other_tone(tmp_path: Path) -> bytes:
+    return make_tone(tmp_path / "other.mp3", freq=700, seconds=0.6).read_bytes()
+
+
+async def start(
+    hass: HomeAssistant, receiver: ListenReceiver, **options: Any
+) -> MockConfigEntry:
+    entry = add_entry(hass, receiver.url, **options)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    return entry
+
+
+async def stop(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
+    response = await hass.services.async_call(
+        DOMAIN,
+        "announce",
+        {"entity_id": ENTITY, "preannounce": False, **data},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    result: dict[str, Any] = dict(response[ENTITY])  # type: ignore[arg-type]
+    return result
+
+
+async def heard_after(receiver: ListenReceiver, before: int) -> NDArray[np.int16]:
+    await receiver.wait_for_samples(receiver.total_samples + int(0.6 * RATE), 5)
+    return receiver.samples()[before:]
+
+
+def heard_tone(samples: NDArray[np.int16], freq: int) -> float:
+    """Seconds of the tone at `freq` that were heard."""
+    segments = tone_segments(samples, RATE, freq, max_gap_ms=60)
+    return sum(end - begin for begin, end in segments)
+
+
+async def test_a_failing_default_is_replaced_by_the_fallback(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
+) -> None:
+    failing = ToneVoice("Failing voice", other_tone)
+    failing.broken = True
+    fallback = ToneVoice("Tone voice", tone)
+    await add_voices(hass, failing, fallback)
+    entry = await start(
+        hass,
+        receiver,
+        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    )
+    events = record_events(hass, EVENT_ANNOUNCEMENT)
+    before = receiver.total_samples
+
+    result = await announce(hass, message="Dinner is ready.")
+
+    assert result["state"] == "finished"
+    assert result["engine"] == TONE
+    assert result["fallback"] is True
+    assert failing.messages == ["Dinner is ready."]
+    assert fallback.messages == ["Dinner is ready."]
+    heard = await heard_after(receiver, before)
+    assert heard_tone(heard, 500) == pytest.approx(0.6, abs=0.15)
+    assert heard_tone(heard, 700) == 0
+    await hass.async_block_till_done()
+    finished = [event.data for event in events if event.data["type"] == "finished"]
+    assert finished[0]["engine"] == TONE
+    assert finished[0]["fallback"] is True
+
+    # A call that names its engine still gets it, the fallback behind it.
+    result = await announce(hass, message="Hello.", tts_entity_id=TONE)
+    assert result["engine"] == TONE
+    assert result["fallback"] is False
+    await stop(hass, entry)
+
+
+async def test_the_breaker_opens_then_lets_the_default_back(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
+) -> None:
+    failing = ToneVoice("Failing voice", other_tone)
+    failing.broken = True
+    fallback = ToneVoice("Tone voice", tone)
+    await add_voices(hass, failing, fallback)
+    entry = await start(
+        hass,
+        receiver,
+        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    )
+    for number in range(3):
+        result = await announce(hass, message=f"Call {number}.")
+        assert result["engine"] == TONE
+    assert len(failing.messages) == 3
+    found = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+    breaker = found["voices"]["breakers"][FAILING]
+    assert breaker["state"] == "open"
+    assert breaker["failures"] == 3
+    assert found["voices"]["breakers"][TONE]["state"] == "closed"
+
+    # Open: straight to the fallback, the failing engine is not asked.
+    before = receiver.total_samples
+    result = await announce(hass, message="Call 3.")
+    assert result["engine"] == TONE
+    assert result["fallback"] is True
+    assert len(failing.messages) == 3
+    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+
+    # After the cool-down one trial goes to the default; it speaks again.
+    failing.broken = False
+    voices = entry.runtime_data.announcer.voices
+    voices.clock = lambda: time.monotonic() + 31
+    before = receiver.total_samples
+    result = await announce(hass, message="Call 4.")
+    assert result["engine"] == FAILING
+    assert result["fallback"] is False
+    assert failing.messages[-1] == "Call 4."
+    heard = await heard_after(receiver, before)
+    assert heard_tone(heard, 700) == pytest.approx(0.6, abs=0.15)
+    assert heard_tone(heard, 500) == 0
+    found = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+    assert found["voices"]["breakers"][FAILING] == {
+        "state": "closed",
+        "failures": 0,
+        "retry_in_s": None,
+    }
+    await stop(hass, entry)
+
+
+async def test_a_default_that_gives_no_audio_in_time_is_replaced(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
+) -> None:
+    hanging = HangingVoice()
+    fallback = ToneVoice("Tone voice", tone)
+    await add_voices(hass, hanging, fallback)
+    entry = await start(
+        hass,
+        receiver,
+        **{
+            CONF_VOICE_ENGINE: HANGING,
+            CONF_FALLBACK_ENGINE: TONE,
+            CONF_FIRST_AUDIO_TIMEOUT: 0.5,
+        },
+    )
+    before = receiver.total_samples
+    result = await announce(hass, message="Dinner is ready.")
+    assert result["engine"] == TONE
+    assert result["fallback"] is True
+    assert hanging.messages == ["Dinner is ready."]
+    # No more delay than the limit (and the fallback's own start).
+    assert 500 <= result["delay_ms"] < 1500
+    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+    hanging.release.set()
+    await hass.async_block_till_done()
+    await stop(hass, entry)
+
+
+async def test_without_a_fallback_the_failure_is_the_calls(
+    hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
+) -> None:
+    failing = ToneVoice("Failing voice", other_tone)
+    failing.broken = True
+    await add_voices(hass, failing)
+    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: FAILING})
+    with pytest.raises(HomeAssistantError) as err:
+        await announce(hass, message="Dinner is ready.")
+    assert err.value.translation_key == "announcement_failed"
+    await stop(hass, entry)
