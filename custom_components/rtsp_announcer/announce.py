@@ -254,9 +254,11 @@ class Announcer:
                 )
             else:
                 stream_part = self._tts_stream_part(media_id, spoken.token)
-        message = clean_text(request.message or "")
+        # Every way in (the action, tts.speak and play_media, notify) comes
+        # here: the limit is checked before any work on the text.
         if request.message is not None and len(request.message) > MAX_MESSAGE_LENGTH:
             raise _validation_error("message_too_long", limit=str(MAX_MESSAGE_LENGTH))
+        message = clean_text(request.message or "")
         if not message and not request.media_id:
             raise _validation_error("nothing_to_announce")
         parts: list[Part] = []
