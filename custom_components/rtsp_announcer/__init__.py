@@ -44,7 +44,7 @@ from .const import (
     LOGGER,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
-from .repairs import async_check_voice
+from .repairs import async_check_voice, async_clear_voice_issue
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
@@ -137,12 +137,14 @@ async def async_setup_entry(
     # No update listener: the flows that change the entry reload it themselves,
     # once (the reconfigure and reauth steps, and the options flow).
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
     @callback
     def _check_voice(hass: HomeAssistant) -> None:
         async_check_voice(hass, entry)
 
     # Other integrations' TTS entities may come later in the start-up.
     entry.async_on_unload(async_at_started(hass, _check_voice))
+    entry.async_on_unload(lambda: async_clear_voice_issue(hass, entry.entry_id))
     return True
 
 

@@ -372,8 +372,9 @@ class Announcer:
     async def _message_part(self, message: str, request: AnnounceRequest) -> Part:
         """The words: the call's engine or the stream's default, then a fallback.
 
-        An engine that cannot even be asked (missing, refusing the language)
-        while a fallback is set leaves the words to the fallback.
+        An engine that cannot even be asked (missing, refusing the language or
+        an option) leaves the words to the other one; if neither can, the
+        first one's refusal is the call's error.
         """
         voices = self.voices
         primary = request.tts_entity_id or voices.default_engine()
@@ -387,6 +388,7 @@ class Announcer:
             )
         fallback = voices.fallback_engine(primary)
         speakers: list[_Speaker] = []
+        refusal: HomeAssistantError | None = None
         for engine, engine_request in (
             (primary, request),
             # The fallback speaks with its own defaults, in the call's language.
@@ -396,10 +398,17 @@ class Announcer:
                 continue
             try:
                 speakers.append(await self._speaker(engine, message, engine_request))
-            except HomeAssistantError:
-                if engine != primary or fallback is None:
-                    raise
+            except HomeAssistantError as err:
+                LOGGER.warning(
+                    "%s: %s cannot speak this: %s",
+                    self.entity_id or self.stream.label,
+                    engine,
+                    err,
+                )
+                refusal = refusal or err
         if not speakers:
+            if refusal is not None:
+                raise refusal
             raise _validation_error("no_voice", entity_id=self.entity_id or "")
         return self._voices_part(message, speakers, fallback=fallback)
 

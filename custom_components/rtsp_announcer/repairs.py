@@ -55,6 +55,12 @@ def async_check_voice(hass: HomeAssistant, entry: RtspAnnouncerConfigEntry) -> N
     )
 
 
+@callback
+def async_clear_voice_issue(hass: HomeAssistant, entry_id: str) -> None:
+    """Remove the no-voice issue of an entry (unloaded or removed)."""
+    ir.async_delete_issue(hass, DOMAIN, no_voice_issue_id(entry_id))
+
+
 class NoVoiceRepairFlow(RepairsFlow):
     """Pick the TTS entity a stream speaks with."""
 
