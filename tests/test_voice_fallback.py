@@ -298,3 +298,52 @@ async def test_without_a_fallback_the_failure_is_the_calls(
         await announce(hass, message="Dinner is ready.")
     assert err.value.translation_key == "announcement_failed"
     await stop(hass, entry)
+
+
+async def test_the_local_voice_as_the_fallback(
+    hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
+) -> None:
+    failing = ToneVoice("Failing voice", other_tone)
+    failing.broken = True
+    await add_voices(hass, failing)
+    entry = await start(
+        hass,
+        receiver,
+        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: "tts.hall_local_voice"},
+    )
+    before = receiver.total_samples
+    result = await announce(hass, message="Turn on the kitchen lights.")
+    assert result["engine"] == "tts.hall_local_voice"
+    assert result["fallback"] is True
+    assert result["duration"] > 0.8
+    heard = await heard_after(receiver, before)
+    # espeak-ng's words, louder than the silence padding.
+    assert int(np.abs(heard.astype(np.int32)).max()) > 3000
+    await stop(hass, entry)
+
+
+async def test_another_voices_leading_silence_is_trimmed(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+) -> None:
+    """A service that starts with 0.4 s of silence is heard at once."""
+    tone = make_tone(tmp_path / "late.wav", freq=500, seconds=0.6)
+    late = tmp_path / "late.mp3"
+    await _after_silence(tone, late)
+    voice = ToneVoice("Tone voice", late.read_bytes())
+    await add_voices(hass, voice)
+    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: TONE})
+    result = await announce(hass, message="Dinner is ready.")
+    assert result["engine"] == TONE
+    # Only the tone is played (and MP3's own few ms of padding).
+    assert result["duration"] == pytest.approx(0.6, abs=0.08)
+    await stop(hass, entry)
+
+
+async def _after_silence(tone: Path, out: Path) -> None:
+    """Write 0.4 s of silence followed by the tone, as MP3."""
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono:d=0.4", "-i", str(tone),
+        "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", "-ac", "1", str(out),
+    )  # fmt: skip
+    assert await process.wait() == 0

@@ -291,3 +291,14 @@ async def test_the_options_offer_the_engines_languages_and_voices(
     ]
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+async def test_the_no_voice_issue_goes_with_the_stream(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    entry = await start(hass, receiver)
+    issue_id = f"{entry.entry_id}_no_voice"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert ffmpeg_children() == []
