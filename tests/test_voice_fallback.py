@@ -32,6 +32,8 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.rtsp_announcer import diagnostics
+from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
+from custom_components.rtsp_announcer.audio.speech import VoiceEngine
 from custom_components.rtsp_announcer.const import (
     CONF_FALLBACK_ENGINE,
     CONF_FIRST_AUDIO_TIMEOUT,
@@ -39,6 +41,7 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
     EVENT_ANNOUNCEMENT,
 )
+from custom_components.rtsp_announcer.voices import TtsEntityVoice
 
 from .common import (
     add_entry,
@@ -347,3 +350,61 @@ async def _after_silence(tone: Path, out: Path) -> None:
         "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", "-ac", "1", str(out),
     )  # fmt: skip
     assert await process.wait() == 0
+
+
+async def test_a_missing_default_leaves_the_words_to_the_fallback(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
+) -> None:
+    await add_voices(hass, ToneVoice("Tone voice", tone))
+    entry = await start(
+        hass,
+        receiver,
+        **{CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
+    )
+    result = await announce(hass, message="Dinner is ready.")
+    assert result["engine"] == TONE
+    assert result["fallback"] is True
+    await stop(hass, entry)
+
+
+async def test_a_silent_voice_without_a_fallback_fails_in_time(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    hanging = HangingVoice()
+    await add_voices(hass, hanging)
+    entry = await start(
+        hass,
+        receiver,
+        **{CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
+    )
+    started = time.monotonic()
+    with pytest.raises(HomeAssistantError) as err:
+        await announce(hass, message="Dinner is ready.")
+    assert time.monotonic() - started < 2.0
+    assert err.value.translation_key == "announcement_failed"
+    assert err.value.translation_placeholders == {"error": "no audio within 0.5 s"}
+    hanging.release.set()
+    await hass.async_block_till_done()
+    await stop(hass, entry)
+
+
+async def test_another_tts_entity_is_a_voice_engine(
+    hass: HomeAssistant, tone: bytes
+) -> None:
+    """Text in, PCM at the asked rate out, through the same protocol as espeak-ng."""
+    voice = ToneVoice("Tone voice", tone)
+    await add_voices(hass, voice)
+    engine: VoiceEngine = TtsEntityVoice(hass, TONE, binary="ffmpeg")
+    assert engine.name == TONE
+    pcm = b"".join([chunk async for chunk in engine.stream("Hi", sample_rate=16000)])
+    assert len(pcm) / 2 / 16000 == pytest.approx(0.6, abs=0.08)
+    assert voice.messages == ["Hi"]
+
+    voice.broken = True
+    with pytest.raises(SpeechEngineError, match="the voice service is down"):
+        async for _ in engine.stream("Hi again", sample_rate=16000):
+            pass
+    missing: VoiceEngine = TtsEntityVoice(hass, "tts.removed_voice", binary="ffmpeg")
+    with pytest.raises(SpeechEngineError, match=r"tts\.removed_voice"):
+        async for _ in missing.stream("Hi", sample_rate=16000):
+            pass
