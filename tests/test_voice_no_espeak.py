@@ -20,6 +20,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.selector import TextSelector
 from homeassistant.setup import async_setup_component
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -301,4 +302,57 @@ async def test_the_no_voice_issue_goes_with_the_stream(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert ffmpeg_children() == []
+
+
+async def test_free_text_when_the_engine_reports_nothing(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
+) -> None:
+    await add_voices(hass, ToneVoice("Tone voice", tone))
+    entry = await start(hass, receiver)
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    step = await hass.config_entries.options.async_configure(
+        flow["flow_id"],
+        {
+            "codec": "aac",
+            "pcm_transport": "socket",
+            "sample_rate": "24000",
+            "rtsp_transport": "tcp",
+            "frame_ms": 20,
+            "lead_ms": 60,
+            CONF_VOICE_ENGINE: "tts.not_loaded_yet",
+            "fallback_engine": TONE,
+            "first_audio_timeout": 2.5,
+        },
+    )
+    assert step["step_id"] == "voice"
+    schema = step["data_schema"]
+    assert schema is not None
+    fields = {str(key): value for key, value in schema.schema.items()}
+    assert isinstance(fields[CONF_VOICE_LANGUAGE], TextSelector)
+    assert isinstance(fields[CONF_VOICE], TextSelector)
+    done = await hass.config_entries.options.async_configure(
+        step["flow_id"], {CONF_VOICE_LANGUAGE: " en-GB ", CONF_VOICE: ""}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_VOICE_ENGINE] == "tts.not_loaded_yet"
+    assert entry.options[CONF_VOICE_LANGUAGE] == "en-GB"
+    assert CONF_VOICE not in entry.options
+    assert entry.options["fallback_engine"] == TONE
+    assert entry.options["first_audio_timeout"] == 2.5
+    await wait_available(hass, ENTITY)
+    # The chosen engine is missing: the fallback speaks.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "announce",
+        {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    result: Any = response[ENTITY]
+    assert result["engine"] == TONE
+    assert result["fallback"] is True
+    assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []

@@ -378,6 +378,8 @@ class Announcer:
         """
         voices = self.voices
         primary = request.tts_entity_id or voices.default_engine()
+        # The fallback speaks with its own defaults, in the call's language.
+        fallback_request = replace(request, options={})
         if not request.tts_entity_id and primary == voices.configured_engine:
             # The stream's own choice of language and voice, unless the call's.
             default_options = {"voice": voices.voice} if voices.voice else {}
@@ -391,8 +393,7 @@ class Announcer:
         refusal: HomeAssistantError | None = None
         for engine, engine_request in (
             (primary, request),
-            # The fallback speaks with its own defaults, in the call's language.
-            (fallback, replace(request, options={})),
+            (fallback, fallback_request),
         ):
             if engine is None:
                 continue
