@@ -10,9 +10,7 @@ with the text in pieces.
 from __future__ import annotations
 
 import asyncio
-import io
 import struct
-import wave
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -28,7 +26,11 @@ from homeassistant.exceptions import ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.const import MAX_MESSAGE_LENGTH
-from custom_components.rtsp_announcer.tts import SentenceBuffer, wav_stream_header
+from custom_components.rtsp_announcer.tts import (
+    SentenceBuffer,
+    to_float,
+    wav_stream_header,
+)
 
 from .common import add_entry
 from .helpers.analysis import rms_dbfs
@@ -36,7 +38,7 @@ from .helpers.analysis import rms_dbfs
 TTS_ENTITY = "tts.hall_local_voice"
 DEAD_URL = "rtsp://127.0.0.1:9/announce"
 RATE = 22050
-HEADER_BYTES = 44
+HEADER_BYTES = len(wav_stream_header(RATE))
 # Generous: only a broken implementation waits this long.
 WAIT = 30
 HAS_MESSAGE_STREAMS = hasattr(tts.ResultStream, "async_set_message_stream")
@@ -166,19 +168,25 @@ def test_a_long_sentence_does_not_wait_for_its_end() -> None:
     assert all(len(sentence) <= 400 for sentence in handed)
 
 
-def test_the_stream_header_says_its_length_is_unknown() -> None:
+async def test_the_stream_is_float_wav_of_unknown_length() -> None:
     header = wav_stream_header(RATE)
-    assert len(header) == HEADER_BYTES
+    assert header[:4] == b"RIFF"
+    assert header[8:16] == b"WAVEfmt "
     assert struct.unpack_from("<I", header, 4) == (0xFFFFFFFF,)
-    assert struct.unpack_from("<I", header, 40) == (0xFFFFFFFF,)
-    # Python's reader takes such a file to its end.
-    with wave.open(io.BytesIO(header + b"\x01\x00" * 100)) as wav:
-        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (
-            RATE,
-            1,
-            2,
-        )
-        assert len(wav.readframes(10**6)) == 200
+    # IEEE float, mono, 32 bits.
+    assert struct.unpack_from("<HHIIHH", header, 20) == (
+        3,
+        1,
+        RATE,
+        RATE * 4,
+        4,
+        32,
+    )
+    assert header[-8:-4] == b"data"
+    assert struct.unpack_from("<I", header, HEADER_BYTES - 4) == (0xFFFFFFFF,)
+    pcm = (np.sin(np.arange(RATE) / 10) * 16000).astype("<i2")
+    samples = await decode(header + to_float(pcm.tobytes()))
+    assert np.abs(samples.astype(int) - pcm).max() <= 1
 
 
 @pytest.mark.usefixtures("entry")
@@ -249,16 +257,28 @@ async def test_each_chinese_sentence_is_spoken_as_its_end_mark_arrives(
 @pytest.mark.usefixtures("entry")
 @pytest.mark.skipif(not HAS_MESSAGE_STREAMS, reason="no message streams in 2025.4")
 async def test_a_message_stream_converted_to_mp3_is_speech(hass: HomeAssistant) -> None:
-    # The default format: Home Assistant converts the WAV stream as it comes.
+    # The default format: Home Assistant converts the WAV stream as it comes,
+    # the first sentence before the rest of the text has arrived.
+    first_audio = asyncio.Event()
+    order: list[str] = []
+
     async def text() -> AsyncGenerator[str]:
-        for piece in ENGLISH:
-            await asyncio.sleep(0.01)
+        yield ENGLISH[0]
+        await asyncio.wait_for(first_audio.wait(), WAIT)
+        order.append("more text given")
+        for piece in ENGLISH[1:]:
             yield piece
 
     result = tts.async_create_stream(hass, TTS_ENTITY, language="en")
     assert result.extension == "mp3"
     result.async_set_message_stream(text())
-    data = b"".join([chunk async for chunk in result.async_stream_result()])
+    data = b""
+    async for chunk in result.async_stream_result():
+        data += chunk
+        if not first_audio.is_set():
+            order.append("first audio")
+            first_audio.set()
+    assert order == ["first audio", "more text given"]
     samples = await decode(data, "mp3")
     whole = await whole_text_seconds(hass, "".join(ENGLISH), "en")
     # MP3 adds an encoder delay and pads its last frame.

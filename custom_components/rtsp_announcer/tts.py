@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, Final
 
+import numpy as np
 from homeassistant.components.tts import (
     TextToSpeechEntity,
     TtsAudioType,
@@ -61,24 +62,31 @@ def to_wav(pcm: bytes, sample_rate: int) -> bytes:
 
 
 # The RIFF and data sizes of a WAV whose length is not known when its header is
-# sent: what ffmpeg writes to a pipe. ffmpeg and Python's `wave` read such a
-# file to its end.
+# sent: what ffmpeg writes to a pipe; ffmpeg reads such a file to its end.
 _UNKNOWN_SIZE: Final = 0xFFFFFFFF
+# Streamed audio is 32-bit float. ffmpeg's WAV reader looks far ahead into
+# 16-bit PCM before it returns anything (it checks for S/PDIF data inside):
+# ~1.5 s of speech at 22050 Hz, or the end of the stream. Float WAV is decoded
+# as it arrives by ffmpeg started with `-probesize 32`, as Home Assistant's
+# own conversion of streamed TTS audio is.
+_WAVE_FORMAT_IEEE_FLOAT: Final = 3
+_FLOAT_BYTES: Final = 4
 # Appended to the buffered text to ask whether its last sentence is complete:
 # a boundary before the probe splits it off; text still running joins it.
 _PROBE: Final = "x"
 
 
 def wav_stream_header(sample_rate: int) -> bytes:
-    """The header of a mono s16le WAV stream of unknown length."""
+    """The header of a mono 32-bit float WAV stream of unknown length."""
     fmt = struct.pack(
-        "<HHIIHH",
-        1,  # PCM
+        "<HHIIHHH",
+        _WAVE_FORMAT_IEEE_FLOAT,
         1,
         sample_rate,
-        sample_rate * BYTES_PER_SAMPLE,
-        BYTES_PER_SAMPLE,
-        8 * BYTES_PER_SAMPLE,
+        sample_rate * _FLOAT_BYTES,
+        _FLOAT_BYTES,
+        8 * _FLOAT_BYTES,
+        0,  # no extra format bytes
     )
     return b"".join(
         (
@@ -91,6 +99,13 @@ def wav_stream_header(sample_rate: int) -> bytes:
             struct.pack("<I", _UNKNOWN_SIZE),
         )
     )
+
+
+def to_float(pcm: bytes) -> bytes:
+    """s16le samples as little-endian 32-bit floats in [-1, 1)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype("<f4")
+    samples /= 32768
+    return samples.tobytes()
 
 
 class SentenceBuffer:
@@ -235,7 +250,8 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         Each sentence is synthesised as soon as its end has arrived, and its
         audio goes out while the rest of the text is still coming (an LLM's
         reply is spoken from its first sentence). The result is a WAV stream:
-        a header of unknown length, then PCM at espeak's native rate.
+        a header of unknown length, then 32-bit float samples at espeak's
+        native rate.
         Options and the voice are checked at once; too much text, or a
         failing synthesis, ends the audio with the translated error.
         """
@@ -269,7 +285,7 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                 try:
                     async with aclosing(audio) as chunks:
                         async for pcm in chunks:
-                            yield header + pcm
+                            yield header + to_float(pcm)
                             header = b""
                 except AnnouncerError as err:
                     raise speech_error(err) from err
