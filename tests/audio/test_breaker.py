@@ -74,6 +74,18 @@ def test_a_failed_trial_opens_for_another_cool_down() -> None:
     assert breaker.allow()
 
 
+def test_a_trial_that_never_reports_is_given_up() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cool_down=30, clock=clock)
+    breaker.record_failure()
+    clock.now += 30
+    assert breaker.allow()
+    clock.now += 29
+    assert not breaker.allow()
+    clock.now += 1
+    assert breaker.allow()
+
+
 def test_defaults() -> None:
     breaker = CircuitBreaker()
     assert breaker.failure_threshold == 3

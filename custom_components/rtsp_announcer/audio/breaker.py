@@ -4,7 +4,8 @@ Closed, every request goes through. After `failure_threshold` failures in a
 row the breaker opens: requests are refused without trying, for `cool_down`
 seconds. Then it is half-open: one trial request goes through (others are
 still refused while it runs); its success closes the breaker, its failure
-opens it again for another cool-down.
+opens it again for another cool-down. A trial that never reports (its
+caller was cancelled) is given up after one more cool-down.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._trial = False
+        self._trial_at = 0.0
         self.failures = 0
 
     @property
@@ -76,8 +78,11 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and not self._trial:
+        if state is BreakerState.HALF_OPEN and (
+            not self._trial or self._clock() - self._trial_at >= self.cool_down
+        ):
             self._trial = True
+            self._trial_at = self._clock()
             return True
         return False
 
