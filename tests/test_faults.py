@@ -620,7 +620,7 @@ async def test_home_assistant_stop_during_an_announcement(
     assert not psutil.pid_exists(pid)
     assert not socket_dir.exists()
     assert not stream.clock.running
-    assert [e.data["type"] for e in events][-1] == "interrupted"
+    assert [e.data["type"] for e in events][-1] == "cancelled"
     no_destroyed_tasks(caplog)
 
 

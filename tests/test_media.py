@@ -103,9 +103,41 @@ async def test_unknown_media_source(hass: HomeAssistant, media_dir: Path) -> Non
     assert err.value.translation_key == "decode_failed"
 
 
-async def test_urls_pass_through(hass: HomeAssistant, media_dir: Path) -> None:
+async def test_allowlisted_urls_pass_through(
+    hass: HomeAssistant, media_dir: Path
+) -> None:
     url = "https://example.com/sound.mp3"
+    hass.config.allowlist_external_urls = {"https://example.com/"}
     assert await async_resolve_media_source(hass, url, ENTITY) == (url, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/sound.mp3",
+        "http://127.0.0.1:8080/admin",
+        "https://example.com.evil.test/sound.mp3",
+        "https://user:pw@example.com/sound.mp3?token=abc",
+    ],
+)
+async def test_other_urls_are_refused(
+    hass: HomeAssistant, media_dir: Path, url: str
+) -> None:
+    hass.config.allowlist_external_urls = {"https://example.com/sound.mp3/x"}
+    with pytest.raises(ServiceValidationError) as err:
+        await async_resolve_media_source(hass, url, ENTITY)
+    assert err.value.translation_key == "media_not_allowed"
+    placeholders = err.value.translation_placeholders or {}
+    assert "pw" not in placeholders["media_id"]
+    assert "abc" not in placeholders["media_id"]
+
+
+async def test_home_assistant_urls_need_no_allowlist(
+    hass: HomeAssistant, media_dir: Path
+) -> None:
+    url = "http://homeassistant.local:8123/api/tts_proxy/abc.mp3"
+    source, _ = await async_resolve_media_source(hass, url, ENTITY)
+    assert source.startswith(url)
 
 
 async def test_home_assistant_paths_are_signed(

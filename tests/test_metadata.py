@@ -622,7 +622,7 @@ def test_readme_documents_the_action() -> None:
     for name in dict(service_fields(services()["announce"])):
         assert f"`{name}`" in readme, name
     assert f"{DOMAIN}_announcement" in readme
-    for event_type in ("started", "finished", "failed", "interrupted"):
+    for event_type in ("started", "finished", "failed", "interrupted", "cancelled"):
         assert f"`{event_type}`" in readme, event_type
     assert "scripts/develop" in readme
     assert "scripts/test" in readme

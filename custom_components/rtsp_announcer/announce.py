@@ -44,6 +44,7 @@ from .audio.speech import SpeechOptions, VoiceInfo
 from .audio.speech.protocol import VoiceEngine
 from .audio.stream import AudioStream
 from .audio.text import clean_text, normalize_text
+from .audio.url import redact_text, redact_url
 from .const import DOMAIN, EVENT_ANNOUNCEMENT, LOGGER, MAX_MESSAGE_LENGTH
 from .media import async_resolve_media_source
 from .speech import SharedSpeech
@@ -62,7 +63,7 @@ _EVENT_TYPES = {
     ItemState.FINISHED: "finished",
     ItemState.FAILED: "failed",
     ItemState.INTERRUPTED: "interrupted",
-    ItemState.CANCELLED: "interrupted",
+    ItemState.CANCELLED: "cancelled",
 }
 
 
@@ -272,7 +273,7 @@ class Announcer:
             parts.append(stream_part)
         elif request.media_id:
             parts.append(await self._media_part(request.media_id, cache=False))
-        return Plan(title=message or request.media_id or "", parts=parts)
+        return Plan(title=message or redact_url(request.media_id or ""), parts=parts)
 
     async def async_announce(
         self, request: AnnounceRequest, *, call: object
@@ -299,7 +300,12 @@ class Announcer:
         if member.item is None:
             return None
         if request.wait:
-            await async_wait_played(member.item)
+            try:
+                await async_wait_played(member.item)
+            finally:
+                # The outcome is reported before the call returns.
+                self.stream.queue.drop(member.item)
+                self.item_changed(member.item)
         return response_for(member.item, group.called_at)
 
     def check_room(self, request: AnnounceRequest) -> None:
@@ -352,7 +358,7 @@ class Announcer:
             "text": item.title,
         }
         if item.error is not None:
-            data["error"] = str(item.error)
+            data["error"] = redact_text(str(item.error))
         if "engine" in item.tags:
             data["engine"] = item.tags["engine"]
             data["fallback"] = item.tags["fallback"]
@@ -368,6 +374,18 @@ class Announcer:
             item.fail(err)
         except HomeAssistantError as err:
             item.fail(DecodeError(str(err)))
+        except Exception as err:  # noqa: BLE001 - one broken part fails one item
+            LOGGER.error(
+                "%s: announcement %s failed: %s",
+                self.entity_id or self.stream.label,
+                item.id,
+                redact_text(repr(err)),
+            )
+            item.fail(AnnouncerError(redact_text(str(err)) or type(err).__name__))
+        finally:
+            # Failed before it played: out of the queue and reported now, not
+            # when the clock reaches it.
+            self.stream.queue.drop(item)
 
     async def _message_part(self, message: str, request: AnnounceRequest) -> Part:
         """The words: the call's engine or the stream's default, then a fallback.

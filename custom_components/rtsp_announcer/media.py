@@ -8,7 +8,9 @@ from homeassistant.components import media_source
 from homeassistant.components.media_player import async_process_play_media_url
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.network import is_hass_url
 
+from .audio.url import redact_text, redact_url
 from .const import DOMAIN
 
 _LOCAL_MEDIA_PREFIX = "/media/"
@@ -22,9 +24,11 @@ async def async_resolve_media_source(
 
     Local media (a media-source item of a media directory, or a path inside
     `allowlist_external_dirs`) is read from disk; anything else must be an
-    HTTP(S) URL, such as one Home Assistant serves.
+    HTTP(S) URL: one Home Assistant serves, one a media source resolved to,
+    or one `allowlist_external_urls` allows. A refused URL is never fetched.
     """
     mime_type: str | None = None
+    from_source = False
     if media_source.is_media_source_id(media_id):
         try:
             play_media = await media_source.async_resolve_media(
@@ -34,7 +38,10 @@ async def async_resolve_media_source(
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="decode_failed",
-                translation_placeholders={"media_id": media_id, "error": str(err)},
+                translation_placeholders={
+                    "media_id": redact_url(media_id),
+                    "error": redact_text(str(err), media_id),
+                },
             ) from err
         mime_type = play_media.mime_type
         if mime_type and not mime_type.startswith("audio/"):
@@ -45,8 +52,17 @@ async def async_resolve_media_source(
         if local is not None:
             return local, mime_type
         media_id = play_media.url
+        from_source = True
 
     if media_id.startswith(_URL_SCHEMES):
+        # A media source's URL is that integration's own; a URL the caller
+        # gives is Home Assistant's own or one the configuration allows.
+        if not (
+            from_source
+            or is_hass_url(hass, media_id)
+            or hass.config.is_allowed_external_url(media_id)
+        ):
+            raise _not_allowed(media_id)
         return async_process_play_media_url(hass, media_id), mime_type
     if media_id.startswith("/") and (
         path := await hass.async_add_executor_job(_allowed_file, hass, media_id)
@@ -60,12 +76,20 @@ async def async_resolve_media_source(
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="decode_failed",
-                translation_placeholders={"media_id": media_id, "error": str(err)},
+                translation_placeholders={
+                    "media_id": redact_url(media_id),
+                    "error": redact_text(str(err), media_id),
+                },
             ) from err
-    raise ServiceValidationError(
+    raise _not_allowed(media_id)
+
+
+def _not_allowed(media_id: str) -> ServiceValidationError:
+    """Refuse a media id; the same words whether or not its host answers."""
+    return ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="media_not_allowed",
-        translation_placeholders={"media_id": media_id},
+        translation_placeholders={"media_id": redact_url(media_id)},
     )
 
 

@@ -243,6 +243,19 @@ class PlaybackQueue:
             self._items.remove(item)
             self._finish(item, ItemState.CANCELLED)
 
+    def drop(self, item: PlaybackItem) -> None:
+        """Take out an item that ended before the clock reached it (it failed)."""
+        if not item.done:
+            return
+        if item is self._current:
+            self._current = None
+        elif item in self._items:
+            self._items.remove(item)
+        else:
+            return
+        self._settle()
+        self._notify(item)
+
     def read(self, samples: int) -> bytes | None:
         """Return the next frame of audio, or None for silence."""
         nbytes = samples * BYTES_PER_SAMPLE
