@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -22,9 +23,10 @@ from homeassistant.components.tts import TextToSpeechEntity
 from homeassistant.components.tts.const import DATA_COMPONENT
 from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.audio.speech import THREAD_NAME
 from custom_components.rtsp_announcer.const import MAX_MESSAGE_LENGTH
 from custom_components.rtsp_announcer.tts import (
     SentenceBuffer,
@@ -354,6 +356,38 @@ async def test_cancelling_stops_the_synthesis(
     assert extension == "wav"
     assert data is not None
     assert len(data) > 10_000
+
+
+async def test_unloading_ends_a_stream_still_speaking(hass: HomeAssistant) -> None:
+    entry = add_entry(hass, DEAD_URL)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    more = asyncio.Event()
+
+    async def text() -> AsyncGenerator[str]:
+        yield "The first sentence. "
+        await more.wait()
+        yield "The second sentence, after the voice has gone."
+
+    response = await voice_entity(hass).internal_async_stream_tts_audio(
+        TTSAudioRequest("en", {}, text())
+    )
+    speaking = asyncio.Event()
+
+    async def listen() -> None:
+        async with aclosing(response.data_gen) as chunks:
+            async for _chunk in chunks:
+                speaking.set()
+
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(speaking.wait(), WAIT)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    more.set()
+    with pytest.raises(HomeAssistantError) as err:
+        await asyncio.wait_for(listener, WAIT)
+    assert err.value.translation_key == "speech_failed"
+    # The stopped engine was not started again for the second sentence.
+    assert THREAD_NAME not in {thread.name for thread in threading.enumerate()}
 
 
 @pytest.mark.usefixtures("entry")

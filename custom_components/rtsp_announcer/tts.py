@@ -24,7 +24,11 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .announce import SPEECH_OPTIONS, speech_error, voice_option
-from .audio.exceptions import AnnouncerError, UnknownLanguageError
+from .audio.exceptions import (
+    AnnouncerError,
+    SpeechEngineError,
+    UnknownLanguageError,
+)
 from .audio.models import BYTES_PER_SAMPLE
 from .audio.speech import (
     DEFAULT_LANGUAGE,
@@ -155,6 +159,14 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         """Create the voice entity on the stream's device."""
         super().__init__(entry, "tts")
         self._speech = entry.runtime_data.speech
+        # Set on removal: a stream of text still arriving then speaks no more,
+        # so that no sentence starts the stopped engine again.
+        self._removed = False
+
+    async def async_will_remove_from_hass(self) -> None:
+        """End the speech of streams still running: their entry unloads."""
+        self._removed = True
+        await super().async_will_remove_from_hass()
 
     @property
     def available(self) -> bool:
@@ -272,6 +284,9 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         header = wav_stream_header(sample_rate)
         async with aclosing(self._sentences(message_gen)) as sentences:
             async for sentence in sentences:
+                if self._removed:
+                    stopped = SpeechEngineError("the local voice was unloaded")
+                    raise speech_error(stopped)
                 text = normalize_text(clean_text(sentence), voice.language)
                 audio = engine.stream(
                     text,
