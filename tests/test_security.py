@@ -120,6 +120,32 @@ async def test_password_never_shown_while_publishing_and_failing(
     assert ffmpeg_children() == []
 
 
+async def test_diagnostics_say_the_password_is_on_ffmpegs_command_line(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    # ffmpeg's RTSP output reads credentials only from its URL: any local user
+    # who can list processes sees them. The diagnostics say so, plainly.
+    url = receiver.url.replace("rtsp://", f"rtsp://{USER}:{PASSWORD}@")
+    entry = add_entry(hass, url)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    (publisher,) = ffmpeg_children()
+    assert any(PASSWORD in arg for arg in publisher.cmdline())
+    diag = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+    assert diag["publisher"]["credentials_on_command_line"] is True
+    assert "publish-only" in diag["publisher"]["credentials_note"]
+    assert leaks(json.dumps(diag)) == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    plain = add_entry(hass, receiver.url, name="Plain")
+    assert await hass.config_entries.async_setup(plain.entry_id)
+    await wait_available(hass, "media_player.plain")
+    diag = await diagnostics.async_get_config_entry_diagnostics(hass, plain)
+    assert diag["publisher"]["credentials_on_command_line"] is False
+    assert await hass.config_entries.async_unload(plain.entry_id)
+    assert ffmpeg_children() == []
+
+
 @pytest.mark.usefixtures("socket_enabled")
 async def test_password_never_shown_when_refused(
     hass: HomeAssistant, debug_logs: pytest.LogCaptureFixture

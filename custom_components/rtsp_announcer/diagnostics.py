@@ -13,6 +13,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from yarl import URL
 
 from .audio.playback import PlaybackItem
 from .audio.publisher import Publisher
@@ -97,10 +98,29 @@ def _stream(stream: AudioStream) -> dict[str, Any]:
     }
 
 
+# ffmpeg's RTSP output takes credentials only from its URL (no option, no file,
+# no environment variable, on 5.1 as on 7.1): they are in its argument list.
+_CREDENTIALS_NOTE = (
+    "ffmpeg reads RTSP credentials only from its URL: other local users who can "
+    "list processes can read them. Use a publish-only account on the RTSP server."
+)
+
+
+def _credentials(url: str) -> dict[str, Any]:
+    try:
+        has_password = URL(url).password is not None
+    except ValueError:
+        has_password = False
+    result: dict[str, Any] = {"credentials_on_command_line": has_password}
+    if has_password:
+        result["credentials_note"] = _CREDENTIALS_NOTE
+    return result
+
+
 def _publisher(publisher: Publisher | None, url: str, now: float) -> dict[str, Any]:
     if publisher is None:
-        return {"state": "not_started"}
-    return {
+        return {"state": "not_started"} | _credentials(url)
+    return _credentials(url) | {
         "state": publisher.state.value,
         "pid": publisher.pid,
         "restarts": publisher.restarts,
@@ -163,7 +183,7 @@ def _item(item: PlaybackItem) -> dict[str, Any]:
         "title": item.title,
         "played_s": round(item.duration, 3),
         "buffered_bytes": item.buffered_bytes,
-        "error": None if item.error is None else str(item.error),
+        "error": None if item.error is None else redact_text(str(item.error)),
     }
 
 
