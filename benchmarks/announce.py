@@ -17,6 +17,9 @@ engine): pyttsx3 `save_to_file` + `runAndWait` to a temporary WAV, one ffmpeg
 per utterance converting it to s16le at the stream rate, and, for what a reader
 hears, one more ffmpeg per utterance publishing that PCM with `-re` and
 ffmpeg's defaults to a fresh session of the same kind of receiver.
+
+benchmarks/onset.py uses the helpers here to set the onset at the reader
+against the codec's own floor, and to time streaming speech.
 """
 
 from __future__ import annotations
