@@ -16,6 +16,7 @@ import stat
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import quote
 
 import pytest
@@ -238,3 +239,57 @@ async def test_files_outside_the_allowlist_are_refused(
     await asyncio.sleep(0)
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+async def test_the_reconfigure_form_never_sends_the_stored_password(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    url = receiver.url.replace("rtsp://", f"rtsp://{USER}:{PASSWORD}@")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Hall",
+        unique_id=receiver.url,
+        data={"name": "Hall", "url": url},
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.rtsp_announcer.async_setup_entry", return_value=True):
+        result = await entry.start_reconfigure_flow(hass)
+        assert leaks(str(result["data_schema"].schema)) == []
+        (key,) = result["data_schema"].schema
+        shown = key.description["suggested_value"]
+        assert leaks(shown) == []
+        assert shown.startswith(f"rtsp://{USER}:")
+        assert shown.endswith(f"@{receiver.url.removeprefix('rtsp://')}")
+
+        # Elsewhere, the masked password is not sent: the form asks for it.
+        elsewhere = shown.replace(str(receiver.port), "9")
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"url": elsewhere}
+        )
+        assert result["type"] == "form"
+        assert result["errors"] == {"url": "password_masked"}
+        (key,) = result["data_schema"].schema
+        assert leaks(key.description["suggested_value"]) == []
+
+        # Sent back unchanged, the masked URL keeps the stored password.
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"url": shown}
+        )
+        await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["url"] == url
+
+
+async def test_the_reauth_form_never_sends_the_stored_password(
+    hass: HomeAssistant,
+) -> None:
+    url = f"rtsp://{USER}:{PASSWORD}@{HOST}:9/announce"
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Hall", unique_id=url, data={"name": "Hall", "url": url}
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    assert leaks(str(result["data_schema"].schema)) == []
+    assert leaks(str(result["description_placeholders"])) == []
+    hass.config_entries.flow.async_abort(result["flow_id"])

@@ -138,6 +138,45 @@ def url_with_credentials(url: str, username: str, password: str) -> str:
     return f"{scheme}://{userinfo}@{rest}"
 
 
+# Stands for the stored password in the reconfigure form, which never sends it.
+PASSWORD_MASK: Final = "********"  # noqa: S105 - a mask, not a password
+
+
+def mask_password(url: str) -> str:
+    """The URL as the reconfigure form shows it: its password masked."""
+    try:
+        parsed = parse_rtsp_url(url)
+    except InvalidUrlError:
+        return redact_url(url)
+    if parsed.password is None:
+        return url
+    scheme, _, rest = strip_credentials(url).partition("://")
+    user = quote(parsed.username or "", safe="")
+    return f"{scheme}://{user}:{PASSWORD_MASK}@{rest}"
+
+
+def unmask_password(url: str, stored: str) -> str | None:
+    """The URL typed into the reconfigure form, the stored password for the mask.
+
+    Returns None when the mask would send the stored password to another
+    server than the stored URL's: the user must type it again.
+    """
+    try:
+        parsed = parse_rtsp_url(url)
+        old = parse_rtsp_url(stored)
+    except InvalidUrlError:
+        return url
+    if parsed.password != PASSWORD_MASK:
+        return url
+    if old.password is None or (parsed.scheme, parsed.host, parsed.port) != (
+        old.scheme,
+        old.host,
+        old.port,
+    ):
+        return None
+    return url_with_credentials(url, parsed.username or "", old.password)
+
+
 @dataclasses.dataclass(slots=True)
 class PublishCheck:
     """The outcome of trying a URL, as the form shows it.
@@ -301,12 +340,14 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            url = user_input[CONF_URL].strip()
+            url = unmask_password(user_input[CONF_URL].strip(), entry.data[CONF_URL])
             try:
-                unique_id = strip_credentials(url)
+                unique_id = strip_credentials(url or "")
             except InvalidUrlError:
                 errors = {CONF_URL: "invalid_url"}
-            else:
+            if url is None:
+                errors = {CONF_URL: "password_masked"}
+            elif not errors:
                 # The stream may move to another URL, but not onto another entry's.
                 other = self.hass.config_entries.async_entry_for_domain_unique_id(
                     DOMAIN, unique_id
@@ -320,8 +361,11 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
                     )
         return self.async_show_form(
             step_id="reconfigure",
+            # The stored password never goes to the browser: it is masked. What
+            # the user typed (the mask, or a new password) is shown as typed.
             data_schema=self.add_suggested_values_to_schema(
-                RECONFIGURE_SCHEMA, user_input or entry.data
+                RECONFIGURE_SCHEMA,
+                user_input or {CONF_URL: mask_password(entry.data[CONF_URL])},
             ),
             errors=errors,
             description_placeholders=placeholders,
