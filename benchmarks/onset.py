@@ -352,21 +352,25 @@ class LlmText:
         self, gate: asyncio.Event | None = None, hold_rest: float = 0.0
     ) -> None:
         self.first_sentence_at: float | None = None
+        self.done = asyncio.Event()
         self._gate = gate
         self._hold_rest = hold_rest
 
     async def pieces(self) -> AsyncGenerator[str]:
         loop = asyncio.get_running_loop()
-        for index, piece in enumerate(PIECES):
-            if index == FIRST_SENTENCE_PIECE:
-                if self._gate is not None:
-                    await self._gate.wait()
-                self.first_sentence_at = loop.time()
-            elif index == FIRST_SENTENCE_PIECE + 1:
-                await asyncio.sleep(max(PIECE_S, self._hold_rest))
-            elif index:
-                await asyncio.sleep(PIECE_S)
-            yield piece
+        try:
+            for index, piece in enumerate(PIECES):
+                if index == FIRST_SENTENCE_PIECE:
+                    if self._gate is not None:
+                        await self._gate.wait()
+                    self.first_sentence_at = loop.time()
+                elif index == FIRST_SENTENCE_PIECE + 1:
+                    await asyncio.sleep(max(PIECE_S, self._hold_rest))
+                elif index:
+                    await asyncio.sleep(PIECE_S)
+                yield piece
+        finally:
+            self.done.set()
 
 
 async def first_chunk_ms(entity: LocalVoiceEntity) -> float:
@@ -439,6 +443,9 @@ async def announced_first_sentence(
         remove()
         target.stream.stop_playback()
     await settle(receiver)
+    # Home Assistant still renders the rest of the reply: let it end here,
+    # not after the stream's entry has unloaded.
+    await asyncio.wait_for(text.done.wait(), HEARD_TIMEOUT)
     assert item.started_at is not None
     assert text.first_sentence_at is not None
     at = text.first_sentence_at
