@@ -40,18 +40,24 @@ from custom_components.rtsp_announcer.const import (
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
     CONF_LEAD_MS,
+    CONF_MAX_QUEUE_AGE,
     CONF_NAME,
+    CONF_NETWORK_TIMEOUT,
     CONF_PCM_TRANSPORT,
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
+    CONF_SOURCE_TIMEOUT,
     CONF_URL,
     DEFAULT_CODEC,
     DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
     DEFAULT_LEAD_MS,
+    DEFAULT_MAX_QUEUE_AGE,
+    DEFAULT_NETWORK_TIMEOUT,
     DEFAULT_PCM_TRANSPORT,
     DEFAULT_RTSP_TRANSPORT,
     DEFAULT_SAMPLE_RATE,
+    DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
 )
 
@@ -578,6 +584,9 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
         CONF_FRAME_MS: DEFAULT_FRAME_MS,
         CONF_LEAD_MS: DEFAULT_LEAD_MS,
         CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
+        CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
+        CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
+        CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
     }
     hass.config_entries.options.async_abort(result["flow_id"])
 
@@ -611,6 +620,9 @@ async def test_options_flow_saves_typed_values(
         CONF_FRAME_MS: 10,
         CONF_LEAD_MS: 125,
         CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
+        CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
+        CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
+        CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
     }
     assert entry.options == expected
     assert type(entry.options[CONF_SAMPLE_RATE]) is int

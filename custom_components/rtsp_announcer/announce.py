@@ -28,7 +28,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
-from .audio.decoder import decode_to
+from .audio.decoder import DEFAULT_LIMITS, DecodeLimits, decode_to
 from .audio.exceptions import (
     AnnouncerError,
     DecodeError,
@@ -45,7 +45,18 @@ from .audio.speech.protocol import VoiceEngine
 from .audio.stream import AudioStream
 from .audio.text import clean_text, normalize_text
 from .audio.url import redact_text, redact_url
-from .const import DOMAIN, EVENT_ANNOUNCEMENT, LOGGER, MAX_MESSAGE_LENGTH
+from .const import (
+    CONF_MAX_QUEUE_AGE,
+    CONF_NETWORK_TIMEOUT,
+    CONF_SOURCE_TIMEOUT,
+    DEFAULT_MAX_QUEUE_AGE,
+    DEFAULT_NETWORK_TIMEOUT,
+    DEFAULT_SOURCE_TIMEOUT,
+    DOMAIN,
+    EVENT_ANNOUNCEMENT,
+    LOGGER,
+    MAX_MESSAGE_LENGTH,
+)
 from .media import async_resolve_media_source
 from .speech import SharedSpeech
 from .voices import StreamVoices, TtsEntityVoice, engine_failure
@@ -64,6 +75,7 @@ _EVENT_TYPES = {
     ItemState.FAILED: "failed",
     ItemState.INTERRUPTED: "interrupted",
     ItemState.CANCELLED: "cancelled",
+    ItemState.EXPIRED: "expired",
 }
 
 
@@ -88,6 +100,8 @@ class AnnounceRequest:
     volume: float = 1.0
     priority: Priority = Priority.NORMAL
     wait: bool = True
+    # Seconds: all the waiting for this announcement's audio source.
+    timeout: float | None = None
 
 
 type Part = Callable[[PlaybackItem], Any]
@@ -229,7 +243,11 @@ class Announcer:
         self.stream = stream
         self._speech = speech
         self._entry_id = entry_id
+        self._options = options or {}
         self.voices = StreamVoices(hass, entry_id, speech, options or {})
+        stream.queue.max_age = float(
+            self._options.get(CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE)
+        )
 
     @property
     def entity_id(self) -> str | None:
@@ -254,7 +272,9 @@ class Announcer:
                     options=spoken.options,
                 )
             else:
-                stream_part = self._tts_stream_part(media_id, spoken.token)
+                stream_part = self._tts_stream_part(
+                    media_id, spoken.token, self.limits(request)
+                )
         # Every way in (the action, tts.speak and play_media, notify) comes
         # here: the limit is checked before any work on the text.
         if request.message is not None and len(request.message) > MAX_MESSAGE_LENGTH:
@@ -265,14 +285,18 @@ class Announcer:
         parts: list[Part] = []
         if request.preannounce:
             parts.append(
-                await self._media_part(request.preannounce_media_id, cache=True)
+                await self._media_part(
+                    request.preannounce_media_id, cache=True, request=request
+                )
             )
         if message:
             parts.append(await self._message_part(message, request))
         if stream_part is not None:
             parts.append(stream_part)
         elif request.media_id:
-            parts.append(await self._media_part(request.media_id, cache=False))
+            parts.append(
+                await self._media_part(request.media_id, cache=False, request=request)
+            )
         return Plan(title=message or redact_url(request.media_id or ""), parts=parts)
 
     async def async_announce(
@@ -562,7 +586,21 @@ class Announcer:
 
         return audio
 
-    def _tts_stream_part(self, media_id: str, token: str) -> Part:
+    def limits(self, request: AnnounceRequest) -> DecodeLimits:
+        """How long the announcement's audio source may keep it waiting."""
+        options = self._options
+        total = request.timeout or float(
+            options.get(CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT)
+        )
+        return DecodeLimits(
+            first_audio=min(DEFAULT_LIMITS.first_audio, total),
+            total=total,
+            network_io=float(
+                options.get(CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT)
+            ),
+        )
+
+    def _tts_stream_part(self, media_id: str, token: str, limits: DecodeLimits) -> Part:
         """Play a TTS result stream that someone else created and filled."""
         result = tts.async_get_stream(self._hass, token)
         if result is None:
@@ -571,9 +609,9 @@ class Announcer:
                 media_id=media_id,
                 error="no such TTS result stream (it may have expired)",
             )
-        return self._result_part(result)
+        return self._result_part(result, limits)
 
-    def _result_part(self, result: tts.ResultStream) -> Part:
+    def _result_part(self, result: tts.ResultStream, limits: DecodeLimits) -> Part:
         """Decode a TTS entity's audio as it comes."""
         stream = self.stream
 
@@ -584,6 +622,7 @@ class Announcer:
                 binary=stream.binary,
                 sample_rate=stream.settings.sample_rate,
                 item=item,
+                limits=limits,
             )
             return produced is not None and not item.done
 
@@ -593,7 +632,9 @@ class Announcer:
         entry = er.async_get(self._hass).async_get(entity_id)
         return entry is not None and entry.platform == DOMAIN
 
-    async def _media_part(self, media_id: str | None, *, cache: bool) -> Part:
+    async def _media_part(
+        self, media_id: str | None, *, cache: bool, request: AnnounceRequest
+    ) -> Part:
         if media_id is None:
             source = DEFAULT_CHIME
         else:
@@ -603,6 +644,7 @@ class Announcer:
         stream = self.stream
         rate = stream.settings.sample_rate
         pcm_cache = self._speech.cache
+        limits = self.limits(request)
         key = ("media", source, rate)
         # Only local files are cached: a URL may change behind our back.
         cacheable = cache and source.startswith("/")
@@ -619,7 +661,12 @@ class Announcer:
                 return await item.feed(data)
 
             produced = await decode_to(
-                feed, source, binary=stream.binary, sample_rate=rate, item=item
+                feed,
+                source,
+                binary=stream.binary,
+                sample_rate=rate,
+                item=item,
+                limits=limits,
             )
             if produced is None or item.done:
                 return False

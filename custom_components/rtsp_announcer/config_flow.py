@@ -46,10 +46,13 @@ from .const import (
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
     CONF_LEAD_MS,
+    CONF_MAX_QUEUE_AGE,
     CONF_NAME,
+    CONF_NETWORK_TIMEOUT,
     CONF_PCM_TRANSPORT,
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
+    CONF_SOURCE_TIMEOUT,
     CONF_URL,
     CONF_VOICE,
     CONF_VOICE_ENGINE,
@@ -58,17 +61,24 @@ from .const import (
     DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
     DEFAULT_LEAD_MS,
+    DEFAULT_MAX_QUEUE_AGE,
+    DEFAULT_NETWORK_TIMEOUT,
     DEFAULT_PCM_TRANSPORT,
     DEFAULT_RTSP_TRANSPORT,
     DEFAULT_SAMPLE_RATE,
+    DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
     LOGGER,
     MAX_FIRST_AUDIO_TIMEOUT,
     MAX_FRAME_MS,
     MAX_LEAD_MS,
+    MAX_NETWORK_TIMEOUT,
+    MAX_QUEUE_AGE,
+    MAX_SOURCE_TIMEOUT,
     MIN_FIRST_AUDIO_TIMEOUT,
     MIN_FRAME_MS,
     MIN_LEAD_MS,
+    MIN_TIMEOUT,
     PCM_TRANSPORTS,
     RTSP_TRANSPORTS,
     SAMPLE_RATES,
@@ -457,6 +467,9 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
                         CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
                     )
                 ),
+            } | {
+                key: float(user_input.get(key, default))
+                for key, default, _ in _TIME_LIMITS
             }
             if fallback := user_input.get(CONF_FALLBACK_ENGINE):
                 options[CONF_FALLBACK_ENGINE] = fallback
@@ -570,6 +583,31 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                 )
             ),
         }
+        | {
+            vol.Required(key, default=options.get(key, default)): _seconds(maximum)
+            for key, default, maximum in _TIME_LIMITS
+        }
+    )
+
+
+# The time limits of a stream: option, default, maximum (seconds).
+_TIME_LIMITS: Final = (
+    (CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT, MAX_SOURCE_TIMEOUT),
+    (CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, MAX_NETWORK_TIMEOUT),
+    (CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE, MAX_QUEUE_AGE),
+)
+
+
+def _seconds(maximum: float) -> NumberSelector:
+    """Return a box for a time limit in seconds."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=MIN_TIMEOUT,
+            max=maximum,
+            step=1,
+            unit_of_measurement="s",
+            mode=NumberSelectorMode.BOX,
+        )
     )
 
 

@@ -46,6 +46,20 @@ MAX_FIRST_AUDIO_TIMEOUT: Final = 30.0
 BREAKER_FAILURES: Final = 3
 BREAKER_COOL_DOWN: Final = 30.0
 
+# Time limits (the options flow), in seconds: all the waiting for one
+# announcement's audio source, one network read or connection of a media URL,
+# and how long an announcement may wait in the queue before it expires.
+CONF_SOURCE_TIMEOUT: Final = "source_timeout"
+CONF_NETWORK_TIMEOUT: Final = "network_timeout"
+CONF_MAX_QUEUE_AGE: Final = "max_queue_age"
+DEFAULT_SOURCE_TIMEOUT: Final = 300.0
+DEFAULT_NETWORK_TIMEOUT: Final = 5.0
+DEFAULT_MAX_QUEUE_AGE: Final = 120.0
+MIN_TIMEOUT: Final = 1.0
+MAX_SOURCE_TIMEOUT: Final = 3600.0
+MAX_NETWORK_TIMEOUT: Final = 60.0
+MAX_QUEUE_AGE: Final = 3600.0
+
 MIN_FRAME_MS: Final = 10
 MAX_FRAME_MS: Final = 60
 MIN_LEAD_MS: Final = 20
@@ -71,3 +85,4 @@ ATTR_PREANNOUNCE_MEDIA_ID: Final = "preannounce_media_id"
 ATTR_VOLUME: Final = "volume"
 ATTR_PRIORITY: Final = "priority"
 ATTR_WAIT: Final = "wait"
+ATTR_TIMEOUT: Final = "timeout"

@@ -32,10 +32,13 @@ from .const import (
     ATTR_PREANNOUNCE,
     ATTR_PREANNOUNCE_MEDIA_ID,
     ATTR_PRIORITY,
+    ATTR_TIMEOUT,
     ATTR_TTS_ENTITY_ID,
     ATTR_VOLUME,
     ATTR_WAIT,
     DOMAIN,
+    MAX_SOURCE_TIMEOUT,
+    MIN_TIMEOUT,
     SERVICE_ANNOUNCE,
 )
 
@@ -73,6 +76,9 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
         [priority.value for priority in Priority]
     ),
     vol.Optional(ATTR_WAIT, default=True): cv.boolean,
+    vol.Optional(ATTR_TIMEOUT): vol.All(
+        vol.Coerce(float), vol.Range(min=MIN_TIMEOUT, max=MAX_SOURCE_TIMEOUT)
+    ),
 }
 ANNOUNCE_SCHEMA = cv.make_entity_service_schema(ANNOUNCE_FIELDS)
 
@@ -90,6 +96,7 @@ def request_from(data: Mapping[str, Any]) -> AnnounceRequest:
         volume=data[ATTR_VOLUME],
         priority=Priority(data[ATTR_PRIORITY]),
         wait=data[ATTR_WAIT],
+        timeout=data.get(ATTR_TIMEOUT),
     )
 
 

@@ -37,10 +37,17 @@ class ItemState(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 FINAL_STATES = frozenset(
-    {ItemState.FINISHED, ItemState.FAILED, ItemState.INTERRUPTED, ItemState.CANCELLED}
+    {
+        ItemState.FINISHED,
+        ItemState.FAILED,
+        ItemState.INTERRUPTED,
+        ItemState.CANCELLED,
+        ItemState.EXPIRED,
+    }
 )
 
 
@@ -175,6 +182,8 @@ class PlaybackQueue:
         self._on_change = on_change
         self._active = False
         self.gain = 1.0
+        # Seconds an item may wait in the queue: older, it expires at the head.
+        self.max_age: float | None = None
 
     @property
     def max_items(self) -> int:
@@ -265,6 +274,10 @@ class PlaybackQueue:
                 if not self._items:
                     return None
                 item = self._current = self._items.popleft()
+                if self._too_old(item):
+                    self._current = None
+                    self._finish(item, ItemState.EXPIRED)
+                    continue
                 self._promote()
             if item.done:
                 self._current = None
@@ -289,6 +302,12 @@ class PlaybackQueue:
                 self._current = None
                 self._finish(item, ItemState.FINISHED)
             return apply_gain(frame, item.gain * self.gain)
+
+    def _too_old(self, item: PlaybackItem) -> bool:
+        if self.max_age is None or item.done or item.state is not ItemState.QUEUED:
+            return False
+        age = asyncio.get_running_loop().time() - item.created_at
+        return age > self.max_age
 
     def _finish(self, item: PlaybackItem, state: ItemState) -> None:
         if item.error is not None and state is ItemState.FINISHED:

@@ -1,0 +1,111 @@
+"""Time limits: a source that never answers, and announcements too old to play."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+
+from .audio.test_decoder import wav_bytes
+from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.analysis import tone_segments
+from .helpers.http import HttpServer, Reply
+from .helpers.rtsp import ListenReceiver
+
+ENTITY = "media_player.hall"
+RATE = 24000
+
+
+@pytest.fixture
+async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
+    async with HttpServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    async with ListenReceiver(rate=RATE) as running:
+        yield running
+    assert ffmpeg_children() == []
+
+
+@pytest.fixture
+def events(hass: HomeAssistant) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+
+    @callback
+    def heard(event: Event) -> None:
+        seen.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_ANNOUNCEMENT, heard)
+    return seen
+
+
+def tone_file(tmp_path: Path, name: str, seconds: float, freq: int) -> str:
+    path = tmp_path / name
+    path.write_bytes(wav_bytes(seconds, rate=RATE, channels=1, freq=freq))
+    return str(path)
+
+
+async def call(hass: HomeAssistant, **data: Any) -> Any:
+    data.setdefault("entity_id", ENTITY)
+    data.setdefault("preannounce", False)
+    return await hass.services.async_call(
+        DOMAIN, "announce", data, blocking=True, return_response=True
+    )
+
+
+async def test_a_source_past_its_limit_fails_and_the_next_one_plays(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    server: HttpServer,
+    events: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    entry = add_entry(hass, receiver.url, sample_rate=RATE)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    hass.config.allowlist_external_urls = {server.url("/")}
+    # Headers, then nothing: the body never comes.
+    stuck = server.route("/stuck.wav", Reply(body=b"x" * 100_000, send_first=0))
+    second = tone_file(tmp_path, "second.wav", 0.6, 500)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    queued = asyncio.ensure_future(call(hass, media_id=second))
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, media_id=stuck, timeout=2, priority="high")
+    assert loop.time() - started < 8
+    assert err.value.translation_key == "announcement_failed"
+    response = await asyncio.wait_for(queued, 15)
+    assert response[ENTITY]["state"] == "finished"
+    heard = receiver.samples()
+    assert tone_segments(heard, RATE, 500)
+    assert "failed" in [event["type"] for event in events]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_announcement_too_old_to_play_expires(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    events: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    entry = add_entry(hass, receiver.url, sample_rate=RATE, max_queue_age=1.0)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    long = tone_file(tmp_path, "long.wav", 2.5, 700)
+    short = tone_file(tmp_path, "short.wav", 0.3, 500)
+    await call(hass, media_id=long, wait=False)
+    response = await call(hass, media_id=short)
+    assert response[ENTITY]["state"] == "expired"
+    assert [event["type"] for event in events][-1] == "expired"
+    assert await hass.config_entries.async_unload(entry.entry_id)
