@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import Event, HomeAssistant, callback
@@ -108,4 +109,30 @@ async def test_an_announcement_too_old_to_play_expires(
     response = await call(hass, media_id=short)
     assert response[ENTITY]["state"] == "expired"
     assert [event["type"] for event in events][-1] == "expired"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_chime_from_a_media_id_is_decoded_once_within_the_bound(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+) -> None:
+    entry = add_entry(hass, receiver.url, sample_rate=RATE)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    chime = tone_file(tmp_path, "ding.wav", 0.2, 880)
+    huge = tone_file(tmp_path, "huge.wav", 1.0, 660)
+    cache = entry.runtime_data.speech.cache
+    short = tone_file(tmp_path, "short.wav", 0.1, 500)
+    for _ in range(2):
+        await call(hass, media_id=short, preannounce=True, preannounce_media_id=chime)
+    assert cache.hits >= 1
+    held = cache.size_bytes
+    assert 0 < held <= cache.max_entry_bytes
+    # A "chime" larger than one entry may be is played but not kept.
+    with patch.object(type(cache), "max_entry_bytes", RATE * 2 // 2):
+        response = await call(
+            hass, media_id=short, preannounce=True, preannounce_media_id=huge
+        )
+    assert response[ENTITY]["state"] == "finished"
+    assert cache.size_bytes == held
     assert await hass.config_entries.async_unload(entry.entry_id)

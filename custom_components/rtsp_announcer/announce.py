@@ -655,9 +655,16 @@ class Announcer:
                 return await _feed_all(item, cached)
             rendered = bytearray()
 
+            keep = cacheable
+
             async def feed(data: bytes) -> bool:
-                if cacheable:
+                nonlocal keep
+                if keep:
                     rendered.extend(data)
+                    if len(rendered) > pcm_cache.max_entry_bytes:
+                        # Too big to keep: played, not held in memory.
+                        keep = False
+                        rendered.clear()
                 return await item.feed(data)
 
             produced = await decode_to(
@@ -670,7 +677,7 @@ class Announcer:
             )
             if produced is None or item.done:
                 return False
-            if cacheable:
+            if keep:
                 pcm_cache.put(key, bytes(rendered))
             return True
 

@@ -59,3 +59,17 @@ def test_cache_replaces_and_refuses_oversized() -> None:
     cache.clear()
     assert cache.size_bytes == 0
     assert len(cache) == 0
+
+
+def test_one_huge_entry_cannot_evict_everything() -> None:
+    cache = PcmCache(max_bytes=100, max_entry_bytes=25)
+    for key in "abc":
+        cache.put(key, b"x" * 20)
+    # A "chime" of most of the cache is not kept; what was there stays.
+    cache.put("huge", b"y" * 90)
+    assert cache.get("huge") is None
+    assert all(cache.get(key) is not None for key in "abc")
+    assert cache.size_bytes == 60
+    assert cache.max_entry_bytes == 25
+    # The default keeps an entry to a quarter of the cache at most.
+    assert PcmCache().max_entry_bytes * 4 <= PcmCache().max_bytes

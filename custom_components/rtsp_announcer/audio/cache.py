@@ -10,18 +10,36 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# One entry may take a quarter of the cache at most: a huge sound (a "chime"
+# of an hour) is decoded and played, never kept, and never evicts the rest.
+DEFAULT_MAX_ENTRY_BYTES = DEFAULT_MAX_BYTES // 4
 
 
 class PcmCache:
     """Least recently used PCM, evicted once the total exceeds `max_bytes`."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        """Create an empty cache."""
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+    ) -> None:
+        """Create an empty cache; no entry is larger than `max_entry_bytes`."""
         self._max_bytes = max_bytes
+        self._max_entry_bytes = min(max_entry_bytes, max_bytes)
         self._items: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+
+    @property
+    def max_bytes(self) -> int:
+        """Bytes the cache holds at most."""
+        return self._max_bytes
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """Bytes one entry may have; larger ones are not kept."""
+        return self._max_entry_bytes
 
     @property
     def size_bytes(self) -> int:
@@ -43,8 +61,8 @@ class PcmCache:
         return data
 
     def put(self, key: Hashable, data: bytes) -> None:
-        """Store PCM; anything larger than the whole cache is not kept."""
-        if len(data) > self._max_bytes:
+        """Store PCM; anything larger than `max_entry_bytes` is not kept."""
+        if len(data) > self._max_entry_bytes:
             return
         previous = self._items.pop(key, None)
         if previous is not None:
