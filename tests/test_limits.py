@@ -12,6 +12,7 @@ import pytest
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
+from custom_components.rtsp_announcer.announce import Announcer
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
 from .audio.test_decoder import wav_bytes
@@ -135,4 +136,30 @@ async def test_a_chime_from_a_media_id_is_decoded_once_within_the_bound(
         )
     assert response[ENTITY]["state"] == "finished"
     assert cache.size_bytes == held
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_waiting_is_bounded_even_when_a_part_never_ends(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> None:
+    entry = add_entry(hass, receiver.url, sample_rate=RATE, max_queue_age=1.0)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+
+    async def stuck(self: Announcer, *_args: Any, **_kwargs: Any) -> Any:
+        async def part(_item: Any) -> bool:
+            await asyncio.Event().wait()
+            return True
+
+        return part
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with (
+        patch.object(Announcer, "_message_part", stuck),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await call(hass, message="never", timeout=1)
+    assert err.value.translation_key == "announcement_timeout"
+    assert loop.time() - started < 5
     assert await hass.config_entries.async_unload(entry.entry_id)

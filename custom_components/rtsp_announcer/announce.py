@@ -325,7 +325,7 @@ class Announcer:
             return None
         if request.wait:
             try:
-                await async_wait_played(member.item)
+                await self._wait_bounded(member.item, request)
             finally:
                 # The outcome is reported before the call returns.
                 self.stream.queue.drop(member.item)
@@ -466,6 +466,7 @@ class Announcer:
             engine,
             binary=self.stream.binary,
             options=request.options,
+            limits=self.limits(request),
         )
         try:
             voice.prepare(request.language)
@@ -585,6 +586,34 @@ class Announcer:
             cache.put(key, bytes(rendered))
 
         return audio
+
+    async def _wait_bounded(self, item: PlaybackItem, request: AnnounceRequest) -> None:
+        """Wait for the item's outcome within its limits and the queue's wait.
+
+        The bound is the time it may wait in the queue plus its source's time
+        limit, renewed while it plays and its audio goes on. Past it the call
+        gets a translated error; the announcement keeps its own outcome.
+        """
+        limit = self.limits(request).total
+        bound = (self.stream.queue.max_age or 0.0) + limit
+        played = -1
+        while True:
+            try:
+                async with asyncio.timeout(bound):
+                    await async_wait_played(item)
+            except TimeoutError:
+                if item.state is ItemState.PLAYING and item.samples_played > played:
+                    played = item.samples_played
+                    bound = limit
+                    continue
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="announcement_timeout",
+                    translation_placeholders={
+                        "entity_id": self.entity_id or self.stream.label
+                    },
+                ) from None
+            return
 
     def limits(self, request: AnnounceRequest) -> DecodeLimits:
         """How long the announcement's audio source may keep it waiting."""
