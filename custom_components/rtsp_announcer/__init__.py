@@ -117,6 +117,19 @@ async def async_setup_entry(
     )
     # A socket that cannot be created falls back to ffmpeg's stdin inside.
     await stream.start()
+    try:
+        return await _async_setup_started(hass, entry, stream)
+    except BaseException:
+        # A failed setup is never unloaded: stop what it started here.
+        await stream.stop()
+        await async_release_speech(hass, entry.entry_id)
+        raise
+
+
+async def _async_setup_started(
+    hass: HomeAssistant, entry: RtspAnnouncerConfigEntry, stream: AudioStream
+) -> bool:
+    """Everything after the stream started: the voice, the entities."""
     speech = await async_acquire_speech(hass, entry.entry_id)
     announcer = Announcer(hass, stream, speech, entry.entry_id, entry.options)
     stream.add_item_listener(announcer.item_changed)
