@@ -268,7 +268,9 @@ async def test_the_reconfigure_form_never_sends_the_stored_password(
         )
         assert result["type"] == "form"
         assert result["errors"] == {"url": "password_masked"}
-        (key,) = result["data_schema"].schema
+        schema = result["data_schema"]
+        assert schema is not None
+        (key,) = schema.schema
         assert leaks(key.description["suggested_value"]) == []
 
         # Sent back unchanged, the masked URL keeps the stored password.
