@@ -147,9 +147,9 @@ def decoder_args(
         SourceKind.REMOTE: REMOTE_PROTOCOLS,
         SourceKind.PIPE: PIPE_PROTOCOLS,
     }[kind]
-    network: list[str] = []
+    input_options: list[str] = []
     if kind is SourceKind.REMOTE:
-        network = [
+        input_options = [
             "-rw_timeout",
             str(max(1, round(network_timeout * 1_000_000))),
             # The default, said out loud: a reconnecting client waits up to two
@@ -160,6 +160,12 @@ def decoder_args(
             # a body cut off by the network timeout would pass for a whole one.
             "-xerror",
         ]
+    elif kind is SourceKind.PIPE:
+        # Another TTS engine's audio, still being written: with ffmpeg's default
+        # probing nothing comes out before ~5 s of input or its end, which holds
+        # back a reply spoken sentence by sentence. The container's own header
+        # (WAV, an MP3 frame, Ogg) says all the decoder needs.
+        input_options = ["-probesize", "32", "-analyzeduration", "0"]
     return [
         binary,
         "-hide_banner",
@@ -168,7 +174,7 @@ def decoder_args(
         "error",
         "-protocol_whitelist",
         protocols,
-        *network,
+        *input_options,
         "-i",
         "pipe:0" if source is None else source,
         "-map",
