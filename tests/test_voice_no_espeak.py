@@ -69,6 +69,8 @@ def no_espeak() -> Iterator[None]:
 class VoicedTone(ToneVoice):
     """A tone voice that has voices and takes the `voice` option."""
 
+    # Like every TTS entity of an integration: registered, so its platform is found.
+    _attr_unique_id = "voiced_tone"
     _attr_supported_options = ["voice"]  # noqa: RUF012
 
     def __init__(self, audio: bytes) -> None:

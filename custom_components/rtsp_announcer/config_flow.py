@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
-from homeassistant.components.tts.helper import get_engine_instance
+from homeassistant.components.tts import TextToSpeechEntity
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -19,6 +19,8 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_platform import async_get_platforms
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
@@ -495,7 +497,7 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
             return self._save(options)
         current = self.config_entry.options
         same = current.get(CONF_VOICE_ENGINE) == engine
-        instance = get_engine_instance(self.hass, engine)
+        instance = _tts_entity(self.hass, engine)
         languages: list[str] = []
         language: str | None = current.get(CONF_VOICE_LANGUAGE) if same else None
         voices: list[str] = []
@@ -650,3 +652,15 @@ def _milliseconds(minimum: int, maximum: int, step: int) -> NumberSelector:
             mode=NumberSelectorMode.SLIDER,
         )
     )
+
+
+def _tts_entity(hass: HomeAssistant, entity_id: str) -> TextToSpeechEntity | None:
+    """The TTS entity object behind an entity id, found through its platform."""
+    entry = er.async_get(hass).async_get(entity_id)
+    if entry is None:
+        return None
+    for platform in async_get_platforms(hass, entry.platform):
+        entity = platform.entities.get(entity_id)
+        if platform.domain == "tts" and isinstance(entity, TextToSpeechEntity):
+            return entity
+    return None
