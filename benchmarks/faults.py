@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.faults kills [--kills 100]
     .venv/bin/python -m benchmarks.faults outage [--seconds 60]
     .venv/bin/python -m benchmarks.faults streams [--streams 20] [--minutes 2]
+    .venv/bin/python -m benchmarks.faults hangs [--runs 3]
     .venv/bin/python -m benchmarks.faults all [--quick]
 
 `kills`: SIGKILL the publishing ffmpeg at random moments, half of them in the
@@ -20,6 +21,17 @@ back, and that an announcement queued during the outage is played.
 for `--minutes`, each playing a tone every few seconds. Printed: per-stream
 drift, underruns, late and dropped frames; event-loop lag p50/p99 (a 10 ms
 timer); CPU of this process and of all ffmpeg processes.
+
+`hangs`: Home Assistant in-process, one stream publishing to an ffmpeg listener
+(the reader). An announcement whose source hangs is called, and 0.2 s later a
+short tone (a WAV file) is queued behind it. Three sources that hang: a TTS
+entity whose audio stream never yields (the call's `tts_entity_id`), an HTTP
+`media_id` that sends its headers and then trickles 16 bytes every 0.5 s, and
+an HTTP `media_id` on a server that accepts TCP and never answers. Printed per
+source, `--runs` times: the limits in force, call -> the tone's onset at the
+reader (p50/max), how long the hung call took to fail, and its outcome (the
+translation key of the error raised and the announcement events seen) against
+the expected one. Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -31,13 +43,23 @@ import os
 import random
 import signal
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Coroutine
+import wave
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
+from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
+from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 
+from benchmarks.announce import heard_at, home_assistant, leftovers, settle
 from benchmarks.clock import loop_lag, percentile
 from custom_components.rtsp_announcer.audio.models import (
     PublisherState,
@@ -46,6 +68,17 @@ from custom_components.rtsp_announcer.audio.models import (
 from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
 from custom_components.rtsp_announcer.audio.publisher import Supervision
 from custom_components.rtsp_announcer.audio.stream import AudioStream
+from custom_components.rtsp_announcer.const import (
+    CONF_FIRST_AUDIO_TIMEOUT,
+    CONF_NETWORK_TIMEOUT,
+    CONF_SAMPLE_RATE,
+    CONF_SOURCE_TIMEOUT,
+    DOMAIN,
+    EVENT_ANNOUNCEMENT,
+    SERVICE_ANNOUNCE,
+)
+from tests.common import add_entry, add_voice
+from tests.helpers.http import HttpServer, Reply, SilentServer
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent, free_port
 
 RATE = 24000
@@ -305,14 +338,216 @@ async def streams(count: int, minutes: float) -> None:
             await listener.wait()
 
 
+# --------------------------------------------------------------------------- hangs
+
+HANG_ENTITY = "media_player.bench_hangs"
+HANGING_VOICE = "tts.hanging_voice"
+# The limits: the call's own and the stream's options (small on purpose).
+CALL_TIMEOUT = 3.0
+HANG_OPTIONS: dict[str, float] = {
+    CONF_FIRST_AUDIO_TIMEOUT: 2.0,
+    CONF_NETWORK_TIMEOUT: 2.0,
+    CONF_SOURCE_TIMEOUT: 10.0,
+}
+NEXT_AFTER_S = 0.2
+NEXT_TONE_S = 0.5
+NEXT_TONE_HZ = 660.0
+HANG_HEARD_TIMEOUT = 20.0
+EXPECTED_KEY = "announcement_failed"
+EXPECTED_EVENT = "failed"
+
+
+class HangingVoice(TextToSpeechEntity):
+    """Another integration's TTS entity whose audio never comes."""
+
+    _attr_name = "Hanging voice"
+    _attr_default_language = "en"
+    _attr_supported_languages = ["en"]  # noqa: RUF012
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        await asyncio.Event().wait()
+        return None, None
+
+    async def async_stream_tts_audio(
+        self, request: TTSAudioRequest
+    ) -> TTSAudioResponse:
+        async def never() -> AsyncIterator[bytes]:
+            async for _ in request.message_gen:
+                pass
+            await asyncio.Event().wait()
+            yield b""
+
+        return TTSAudioResponse("mp3", never())  # type: ignore[arg-type]
+
+
+@dataclass
+class HangFigures:
+    heard: list[float] = field(default_factory=list)
+    failed_after: list[float] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    right: int = 0
+    not_heard: int = 0
+
+
+def write_tone(path: Path) -> str:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(tone(NEXT_TONE_S, NEXT_TONE_HZ))
+    return str(path)
+
+
+async def announce(hass: HomeAssistant, **data: Any) -> Any:
+    data = {"entity_id": HANG_ENTITY, "preannounce": False, **data}
+    return await hass.services.async_call(
+        DOMAIN, SERVICE_ANNOUNCE, data, blocking=True, return_response=True
+    )
+
+
+async def hang_once(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    hung: dict[str, Any],
+    next_media: str,
+    events: list[dict[str, Any]],
+    figures: HangFigures,
+) -> None:
+    await settle(receiver)
+    base = receiver.total_samples
+    seen = len(events)
+    called = time.monotonic()
+    hung_call = asyncio.ensure_future(announce(hass, timeout=CALL_TIMEOUT, **hung))
+    returned: list[float] = []
+    hung_call.add_done_callback(lambda _: returned.append(time.monotonic()))
+    await asyncio.sleep(NEXT_AFTER_S)
+    next_call = asyncio.ensure_future(announce(hass, media_id=next_media))
+    heard = await heard_at(receiver, base, HANG_HEARD_TIMEOUT)
+    key = "no error"
+    try:
+        await asyncio.wait_for(hung_call, HANG_HEARD_TIMEOUT)
+    except HomeAssistantError as err:
+        key = str(err.translation_key)
+        error = (err.translation_placeholders or {}).get("error")
+        if error:
+            key += f" ({error})"
+    except TimeoutError:
+        key = "still hanging"
+    failed_at = (returned[0] if returned else time.monotonic()) - called
+    response = await asyncio.wait_for(next_call, HANG_HEARD_TIMEOUT)
+    types = [str(event.get("type")) for event in events[seen:]]
+    next_state = response[HANG_ENTITY]["state"]
+    if heard is None:
+        figures.not_heard += 1
+    else:
+        figures.heard.append(heard - called)
+    figures.failed_after.append(failed_at)
+    outcome = f"{key}; events {', '.join(types)}; next {next_state}"
+    figures.outcomes.append(outcome)
+    figures.right += (
+        key.startswith(EXPECTED_KEY)
+        and EXPECTED_EVENT in types
+        and next_state == "finished"
+        and heard is not None
+    )
+
+
+def hang_row(name: str, figures: HangFigures) -> None:
+    heard = figures.heard
+    n = len(figures.outcomes)
+    print(f"{name}:")
+    if heard:
+        print(
+            f"  call -> next announcement heard at the reader: p50"
+            f" {statistics.median(heard):.2f} s, max {max(heard):.2f} s"
+            f" (n={len(heard)}, not heard {figures.not_heard})"
+        )
+    else:
+        print(f"  next announcement never heard (n={n})")
+    failed = figures.failed_after
+    print(
+        f"  hung call returned after p50 {statistics.median(failed):.2f} s,"
+        f" max {max(failed):.2f} s"
+    )
+    print(
+        f"  outcome right {figures.right}/{n} (expected {EXPECTED_KEY},"
+        f" event '{EXPECTED_EVENT}', next finished)"
+    )
+    for outcome in sorted(set(figures.outcomes)):
+        print(f"    x{figures.outcomes.count(outcome)} {outcome}")
+
+
+async def hangs(runs: int) -> None:
+    limits = ", ".join(f"{name} {value:g} s" for name, value in HANG_OPTIONS.items())
+    print(
+        f"hung sources, {runs} runs each; limits: call timeout {CALL_TIMEOUT:g} s;"
+        f" stream options {limits}; next announcement: a {NEXT_TONE_S:g} s tone"
+        f" queued {NEXT_AFTER_S:g} s after the call"
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        hass = await stack.enter_async_context(home_assistant())
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        server = await stack.enter_async_context(HttpServer())
+        silent = await stack.enter_async_context(SilentServer())
+        receiver = await stack.enter_async_context(ListenReceiver(rate=RATE))
+        await add_voice(hass, HangingVoice())
+        events: list[dict[str, Any]] = []
+
+        @callback
+        def on_event(event: Event) -> None:
+            events.append(dict(event.data))
+
+        stack.callback(hass.bus.async_listen(EVENT_ANNOUNCEMENT, on_event))
+        hass.config.allowlist_external_dirs = {str(directory)}
+        silent_url = f"http://127.0.0.1:{silent.port}/never.wav"
+        hass.config.allowlist_external_urls = {server.url("/"), silent_url}
+        trickle = server.route(
+            "/trickle.wav",
+            Reply(body=b"\0" * 1_000_000, send_first=0, trickle=16, every=0.5),
+        )
+        next_media = write_tone(directory / "next.wav")
+        entry = add_entry(
+            hass,
+            receiver.url,
+            name="Bench hangs",
+            **{CONF_SAMPLE_RATE: RATE, **HANG_OPTIONS},
+        )
+        if not await hass.config_entries.async_setup(entry.entry_id):
+            msg = f"the config entry did not load: {entry.state}"
+            raise RuntimeError(msg)
+        try:
+            await asyncio.wait_for(entry.runtime_data.stream.wait_available(), 30)
+            await receiver.wait_for_session(1, timeout=30)
+            scenarios: dict[str, dict[str, Any]] = {
+                "TTS entity whose stream never yields": {
+                    "message": "Never spoken.",
+                    "tts_entity_id": HANGING_VOICE,
+                },
+                "HTTP media_id: headers, then 16 bytes per 0.5 s": {
+                    "media_id": trickle
+                },
+                "HTTP media_id: TCP accepted, never answered": {"media_id": silent_url},
+            }
+            for name, hung in scenarios.items():
+                figures = HangFigures()
+                for _ in range(runs):
+                    await hang_once(hass, receiver, hung, next_media, events, figures)
+                hang_row(name, figures)
+        finally:
+            await hass.config_entries.async_unload(entry.entry_id)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", choices=["kills", "outage", "streams", "all"])
+    parser.add_argument("what", choices=["kills", "outage", "streams", "hangs", "all"])
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=3, help="runs per hung source")
     parser.add_argument(
         "--quick", action="store_true", help="10 kills, 10 s outage, 5 streams 20 s"
     )
@@ -323,10 +558,13 @@ def main() -> None:
         "kills": lambda: kills(args.kills, args.seed),
         "outage": lambda: outage(args.seconds),
         "streams": lambda: streams(args.streams, args.minutes),
+        "hangs": lambda: hangs(args.runs),
     }
     for name, run in runs.items():
         if args.what in {name, "all"}:
             asyncio.run(run())
+    if args.what == "hangs":
+        print(f"clean-up: {leftovers()}", file=sys.stderr)
 
 
 if __name__ == "__main__":
