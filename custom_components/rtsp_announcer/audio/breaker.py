@@ -43,7 +43,7 @@ class CircuitBreaker:
 
         Args:
             failure_threshold: Consecutive failures that open the breaker.
-            cool_down: Seconds an open breaker refuses requests.
+            cool_down: Seconds an open breaker refuses every request.
             clock: Monotonic seconds; tests pass their own.
         """
         if failure_threshold < 1 or cool_down < 0:
