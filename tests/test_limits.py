@@ -163,3 +163,43 @@ async def test_waiting_is_bounded_even_when_a_part_never_ends(
     assert err.value.translation_key == "announcement_timeout"
     assert loop.time() - started < 5
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_media_that_plays_for_hours_is_cut_at_the_limit(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    events: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """Two hours of tone end after the call's `timeout`, with a failed outcome."""
+    entry = add_entry(hass, receiver.url, sample_rate=RATE)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    hours = tmp_path / "hours.flac"
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-v", "error", "-f", "lavfi",
+        "-i", "sine=frequency=700:sample_rate=8000:duration=7200",
+        "-c:a", "flac", "-compression_level", "0", str(hours),
+    )  # fmt: skip
+    assert await process.wait() == 0
+    after = tone_file(tmp_path, "after.wav", 0.4, 500)
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, media_id=str(hours), timeout=1.5)
+    assert err.value.translation_key == "announcement_failed"
+    assert "longer than 1.5 s" in str(err.value.translation_placeholders)
+    response = await call(hass, media_id=after)
+    assert response[ENTITY]["state"] == "finished"
+    await receiver.wait_for_samples(receiver.total_samples + RATE // 2, timeout=5)
+    heard = receiver.samples()
+    long = tone_segments(heard, RATE, 700, max_gap_ms=40)
+    assert len(long) == 1
+    played = long[0][1] - long[0][0]
+    assert 1.3 <= played <= 1.7, played
+    assert tone_segments(heard, RATE, 500)
+    outcome = [
+        e for e in events if e["announcement_id"] != response[ENTITY]["announcement_id"]
+    ]
+    assert [e["type"] for e in outcome] == ["started", "failed"]
+    assert "longer than 1.5 s" in outcome[-1]["error"]
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -113,6 +113,8 @@ class Plan:
 
     title: str
     parts: list[Part]
+    # Seconds of audio the announcement may give before the rest is cut.
+    max_seconds: float | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -297,7 +299,11 @@ class Announcer:
             parts.append(
                 await self._media_part(request.media_id, cache=False, request=request)
             )
-        return Plan(title=message or redact_url(request.media_id or ""), parts=parts)
+        return Plan(
+            title=message or redact_url(request.media_id or ""),
+            parts=parts,
+            max_seconds=self.limits(request).total,
+        )
 
     async def async_announce(
         self, request: AnnounceRequest, *, call: object
@@ -350,6 +356,7 @@ class Announcer:
     ) -> PlaybackItem:
         """Queue the planned announcement and start producing its audio."""
         item = self.stream.new_item(title=plan.title, gain=volume)
+        item.max_seconds = plan.max_seconds
         item.tags["entity_id"] = self.entity_id
         try:
             self.stream.queue.add(item, interrupt=priority is Priority.HIGH)
@@ -653,7 +660,7 @@ class Announcer:
                 item=item,
                 limits=limits,
             )
-            return produced is not None and not item.done
+            return produced is not None and not item.done and item.error is None
 
         return play
 
@@ -704,7 +711,7 @@ class Announcer:
                 item=item,
                 limits=limits,
             )
-            if produced is None or item.done:
+            if produced is None or item.done or item.error is not None:
                 return False
             if keep:
                 pcm_cache.put(key, bytes(rendered))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from custom_components.rtsp_announcer.audio.exceptions import (
+    AudioTooLongError,
     DecodeError,
     QueueFullError,
     StreamStoppedError,
@@ -183,8 +184,26 @@ async def test_failure_mid_item_plays_what_was_produced() -> None:
     queue.read(FRAME)
     item.fail(DecodeError("cut"))
     assert queue.read(FRAME) == pcm(4, FRAME)
-    assert item.state is ItemState.FINISHED
+    assert item.state is ItemState.FAILED
     assert isinstance(item.error, DecodeError)
+
+
+async def test_audio_past_the_limit_is_cut_and_the_item_fails() -> None:
+    """Hours of audio from a source end at the item's limit, to the sample."""
+    queue = PlaybackQueue()
+    item = PlaybackItem(sample_rate=RATE)
+    item.max_seconds = FRAME * 3 / RATE
+    queue.add(item)
+    assert await item.feed(pcm(1, FRAME * 2))
+    # Not started yet: what fits is kept all the same.
+    assert not await item.feed(pcm(2, FRAME * 2))
+    assert isinstance(item.error, AudioTooLongError)
+    assert not await item.feed(pcm(3, FRAME))
+    frames = [queue.read(FRAME) for _ in range(4)]
+    assert frames[:3] == [pcm(1, FRAME), pcm(1, FRAME), pcm(2, FRAME)]
+    assert frames[3] is None
+    assert item.state is ItemState.FAILED
+    assert item.samples_played == FRAME * 3
 
 
 async def test_remove() -> None:

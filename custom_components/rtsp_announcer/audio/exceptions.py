@@ -51,6 +51,10 @@ class UnknownVoiceError(AnnouncerError):
     """The requested voice is not among espeak-ng's voices."""
 
 
+class AudioTooLongError(AnnouncerError):
+    """An announcement gave more audio than its limit allows: the rest is cut."""
+
+
 class SourceTimeoutError(DecodeError):
     """A media source sent no audio in time, fell behind its audio or ran too long."""
 

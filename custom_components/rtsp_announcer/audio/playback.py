@@ -15,7 +15,12 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from .exceptions import AnnouncerError, QueueFullError, StreamStoppedError
+from .exceptions import (
+    AnnouncerError,
+    AudioTooLongError,
+    QueueFullError,
+    StreamStoppedError,
+)
 from .models import BYTES_PER_SAMPLE
 from .pcm import apply_gain
 
@@ -73,6 +78,9 @@ class PlaybackItem:
         self.created_at = loop.time()
         self.started_at: float | None = None
         self.samples_played = 0
+        # Seconds of audio the item may hold in all; None: no limit.
+        self.max_seconds: float | None = None
+        self._fed = 0
         # Whatever the owner wants to know about the item in its listeners.
         self.tags: dict[str, Any] = {}
         self._buffer = bytearray()
@@ -99,9 +107,25 @@ class PlaybackItem:
         return len(self._buffer)
 
     async def feed(self, data: bytes) -> bool:
-        """Append PCM; waits while the buffer is full. False: stop producing."""
-        if self.done:
+        """Append PCM; waits while the buffer is full. False: stop producing.
+
+        Past `max_seconds` the rest is cut and the item fails: a source that
+        decodes to hours of audio must not hold the stream for hours.
+        """
+        if self.done or self.error is not None:
             return False
+        if self.max_seconds is not None:
+            room = int(self.max_seconds * self.sample_rate) * BYTES_PER_SAMPLE
+            if self._fed + len(data) > room:
+                self._buffer += data[: room - self._fed]
+                self._fed = room
+                # What fits still plays, even if the item has not started yet.
+                self.error = AudioTooLongError(
+                    f"the audio is longer than {self.max_seconds:g} s"
+                )
+                self._ended = True
+                return False
+        self._fed += len(data)
         self._buffer += data
         while len(self._buffer) >= self._max_buffer and not self.done:
             self._room.clear()
@@ -311,7 +335,10 @@ class PlaybackQueue:
 
     def _finish(self, item: PlaybackItem, state: ItemState) -> None:
         if item.error is not None and state is ItemState.FINISHED:
+            # Played what it had before its producer failed or was cut at its
+            # limit: the outcome says so, not "finished".
             _LOGGER.debug("Item %s played partly: %s", item.id, item.error)
+            state = ItemState.FAILED
         item.close(state)
         self._settle()
         self._notify(item)
