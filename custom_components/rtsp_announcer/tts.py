@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import wave
@@ -302,6 +303,10 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                         async for pcm in chunks:
                             yield header + to_float(pcm)
                             header = b""
+                            # Chunks queued by a fast synthesis would otherwise
+                            # be taken in one go: minutes of audio in one step
+                            # of the consumer's task, with the loop held.
+                            await asyncio.sleep(0)
                 except AnnouncerError as err:
                     raise speech_error(err) from err
         if header:
