@@ -19,8 +19,8 @@ from typing import Any
 
 from .clock import Clock
 from .exceptions import TransportError
+from .gain import volume_to_gain
 from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettings
-from .pcm import volume_to_gain
 from .playback import DEFAULT_MAX_ITEMS, ItemState, PlaybackItem, PlaybackQueue
 from .publisher import Publisher, Supervision, TaskFactory
 from .transport import TransportSink, UnixSocketFeed
@@ -250,7 +250,7 @@ class AudioStream:
         return lambda: self._item_listeners.remove(listener)
 
     def set_volume(self, volume: float) -> None:
-        """Set the stream's volume (0..1), applied as a gain on our PCM."""
+        """Set the stream's volume (0..1, gain = volume squared) on our PCM."""
         self.volume = min(max(volume, 0.0), 1.0)
         self._apply_gain()
 
