@@ -134,16 +134,31 @@ def strategies() -> tuple[Any, Any]:
         ),
         _mutation(
             "option out of range",
-            st.builds(
-                lambda key, value: {"options": {key: value}},
-                st.sampled_from(["rate", "pitch", "volume", "gap"]),
-                st.one_of(
-                    st.integers(max_value=-1),
-                    st.integers(min_value=451),
+            st.one_of(
+                st.builds(
+                    lambda key, value: {"options": {key: value}},
+                    st.sampled_from(["rate", "pitch", "volume", "gap"]),
+                    st.one_of(
+                        st.integers(max_value=-1),
+                        st.integers(min_value=451),
+                        st.booleans(),
+                        any_text,
+                        st.lists(st.integers(), min_size=1, max_size=2),
+                    ),
+                ),
+                # Rate, pitch and gap are whole numbers; the volume is 0..1.
+                st.builds(
+                    lambda key, value: {"options": {key: value}},
+                    st.sampled_from(["rate", "pitch", "gap"]),
                     st.floats(allow_nan=True),
-                    st.booleans(),
-                    any_text,
-                    st.lists(st.integers(), min_size=1, max_size=2),
+                ),
+                st.builds(
+                    lambda value: {"options": {"volume": value}},
+                    st.one_of(
+                        st.floats(min_value=1.0, exclude_min=True),
+                        st.floats(max_value=0.0, exclude_max=True),
+                        st.just(float("nan")),
+                    ),
                 ),
             ),
         ),
