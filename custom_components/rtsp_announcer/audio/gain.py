@@ -114,10 +114,6 @@ class Limiter:
         """The gain reduction in force after the last frame (<= 0 dB)."""
         return self._reduction_db
 
-    def reset(self) -> None:
-        """Forget the pending reduction (the figures are kept)."""
-        self._reduction_db = 0.0
-
     def process(self, frame: bytes, gain: float) -> bytes:
         """Return `frame` scaled by `gain`, limited under the ceiling."""
         if gain <= 0.0:
