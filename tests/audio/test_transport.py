@@ -435,3 +435,26 @@ async def test_a_fault_while_feeding_waits_for_the_next_reader(
     finally:
         await feed.stop()
         os.close(reader)
+
+
+async def test_a_slow_reader_of_the_fifo_shows_as_back_pressure() -> None:
+    sink = TransportSink(max_buffer_bytes=4000)
+    feed = FifoFeed(sink, pipe_size=2880)
+    await feed.start()
+    # A reader that reads only when told to, like a stalled ffmpeg.
+    reader = os.open(feed.path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            await until(lambda: connected(sink))
+            sink.write(b"a" * PAGE)
+            # The pipe is full (EAGAIN): the rest waits in the transport, in
+            # the clock's sight, and the loop goes on.
+            sink.write(b"b" * 3000)
+            assert sink.buffered_bytes == 3000
+            assert not sink.can_accept(1001)
+            assert read_all(reader) == b"a" * PAGE
+            await until(lambda: sink.buffered_bytes == 0)
+            assert read_all(reader) == b"b" * 3000
+    finally:
+        await feed.stop()
+        os.close(reader)
