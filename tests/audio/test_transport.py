@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import stat
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -48,12 +49,6 @@ async def until(predicate: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
     msg = "condition never held"
     raise AssertionError(msg)
-
-
-def tempfile_mkdtemp() -> Callable[..., str]:
-    import tempfile
-
-    return tempfile.mkdtemp
 
 
 def connected(sink: TransportSink) -> bool:
@@ -363,7 +358,7 @@ async def test_a_restarted_ffmpeg_reopens_the_fifo() -> None:
 
 async def test_a_fifo_that_cannot_be_made_leaves_nothing() -> None:
     made: list[Path] = []
-    real_mkdtemp = tempfile_mkdtemp()
+    real_mkdtemp = tempfile.mkdtemp
 
     def mkdtemp(**kwargs: str) -> str:
         directory = real_mkdtemp(**kwargs)
