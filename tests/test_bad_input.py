@@ -142,16 +142,31 @@ def strategies() -> tuple[Any, Any]:
         ),
         _mutation(
             "option out of range",
-            st.builds(
-                lambda key, value: {"options": {key: value}},
-                st.sampled_from(["rate", "pitch", "volume", "gap"]),
-                st.one_of(
-                    st.integers(max_value=-1),
-                    st.integers(min_value=451),
+            st.one_of(
+                st.builds(
+                    lambda key, value: {"options": {key: value}},
+                    st.sampled_from(["rate", "pitch", "volume", "gap"]),
+                    st.one_of(
+                        st.integers(max_value=-1),
+                        st.integers(min_value=451),
+                        st.booleans(),
+                        any_text,
+                        st.lists(st.integers(), min_size=1, max_size=2),
+                    ),
+                ),
+                # Rate, pitch and gap are whole numbers; the volume is 0..1.
+                st.builds(
+                    lambda key, value: {"options": {key: value}},
+                    st.sampled_from(["rate", "pitch", "gap"]),
                     st.floats(allow_nan=True),
-                    st.booleans(),
-                    any_text,
-                    st.lists(st.integers(), min_size=1, max_size=2),
+                ),
+                st.builds(
+                    lambda value: {"options": {"volume": value}},
+                    st.one_of(
+                        st.floats(min_value=1.0, exclude_min=True),
+                        st.floats(max_value=0.0, exclude_max=True),
+                        st.just(float("nan")),
+                    ),
                 ),
             ),
         ),
@@ -816,6 +831,16 @@ class WaysIn:
             self.crashed.append((way, payload[:80], err))
 
 
+async def _still_speaks(hass: HomeAssistant) -> None:
+    response = await hass.services.async_call(
+        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
+    )
+    assert response is not None
+    result = response[ENTITY]
+    assert isinstance(result, dict)
+    assert result["state"] == "finished"
+
+
 _CORE_WORK = (
     "SpeechManager._load_data_into_cache()",
     "Store._async_schedule_callback_delayed_write()",
@@ -930,13 +955,6 @@ async def test_bad_input_on_every_way_in(
         and any(secret in record.getMessage() for secret in SECRETS)
     ]
     assert leaked == []
-    # Still speaking after all that.
-    response = await hass.services.async_call(
-        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
-    )
-    assert response is not None
-    result = response[ENTITY]
-    assert isinstance(result, dict)
-    assert result["state"] == "finished"
+    await _still_speaks(hass)
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []

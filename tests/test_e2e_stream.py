@@ -30,6 +30,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
+from custom_components.rtsp_announcer.audio.transport import FifoFeed
 from custom_components.rtsp_announcer.const import (
     CONF_CODEC,
     CONF_PCM_TRANSPORT,
@@ -76,7 +77,13 @@ async def play(hass: HomeAssistant, media_id: str, **extra: object) -> None:
 
 @pytest.mark.parametrize(
     ("transport", "codec"),
-    [("socket", "aac"), ("pipe", "aac"), ("socket", "pcm_mulaw"), ("pipe", "pcm_alaw")],
+    [
+        ("socket", "aac"),
+        ("fifo", "aac"),
+        ("pipe", "aac"),
+        ("socket", "pcm_mulaw"),
+        ("pipe", "pcm_alaw"),
+    ],
 )
 async def test_silence_then_tone_over_tcp(
     hass: HomeAssistant, media_dir: Path, transport: str, codec: str
@@ -123,9 +130,10 @@ async def test_silence_then_tone_over_tcp(
     assert ffmpeg_children() == []
 
 
-async def test_killed_ffmpeg_comes_back(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize("transport", ["socket", "fifo"])
+async def test_killed_ffmpeg_comes_back(hass: HomeAssistant, transport: str) -> None:
     async with ListenReceiver(rate=RATE) as receiver:
-        entry = add_entry(hass, receiver.url)
+        entry = add_entry(hass, receiver.url, **{CONF_PCM_TRANSPORT: transport})
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)
         await receiver.wait_for_session(1, timeout=10)
@@ -143,7 +151,17 @@ async def test_killed_ffmpeg_comes_back(hass: HomeAssistant) -> None:
         assert publisher.restarts == 1
         # The reader side resumes: a second publisher session delivers audio.
         await receiver.wait_for_session(2, timeout=10, min_samples=RATE // 2)
+        stream = entry.runtime_data.stream
+        assert stream.transport.value == transport
+        feed = stream.feed
+        if isinstance(feed, FifoFeed):
+            # The new ffmpeg opened the FIFO again and is fed through it.
+            assert feed.connections == 2
+            assert feed.connected
+        fifo_dir = None if feed is None else feed.path.parent
         assert await hass.config_entries.async_unload(entry.entry_id)
+        assert fifo_dir is not None
+        assert not fifo_dir.exists()
     assert ffmpeg_children() == []
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 import psutil
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -152,12 +153,20 @@ async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
     assert "ffmpeg" in entry.reason
 
 
+@pytest.mark.parametrize(
+    ("transport", "failing"),
+    [
+        ("socket", "tempfile.mkdtemp"),
+        ("fifo", "tempfile.mkdtemp"),
+        ("fifo", "os.mkfifo"),
+    ],
+)
 async def test_socket_failure_falls_back_to_the_pipe(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, tmp_path: Path, transport: str, failing: str
 ) -> None:
-    entry = make_entry(hass)
+    entry = make_entry(hass, **{CONF_PCM_TRANSPORT: transport})
     with patch(
-        "custom_components.rtsp_announcer.audio.transport.tempfile.mkdtemp",
+        f"custom_components.rtsp_announcer.audio.transport.{failing}",
         side_effect=OSError(28, "No space left on device"),
     ):
         assert await hass.config_entries.async_setup(entry.entry_id)
@@ -169,10 +178,14 @@ async def test_socket_failure_falls_back_to_the_pipe(
     assert ffmpeg_children() == []
 
 
-async def test_home_assistant_stop_stops_the_stream(hass: HomeAssistant) -> None:
-    entry = make_entry(hass)
+@pytest.mark.parametrize("transport", ["socket", "fifo"])
+async def test_home_assistant_stop_stops_the_stream(
+    hass: HomeAssistant, transport: str
+) -> None:
+    entry = make_entry(hass, **{CONF_PCM_TRANSPORT: transport})
     assert await hass.config_entries.async_setup(entry.entry_id)
     stream = entry.runtime_data.stream
+    assert stream.transport.value == transport
     assert stream.feed is not None
     socket_dir = stream.feed.path.parent
     await hass.async_stop()

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
-from custom_components.rtsp_announcer.const import DOMAIN
+from custom_components.rtsp_announcer.const import CONF_PCM_TRANSPORT, DOMAIN
 
 from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
@@ -172,8 +172,17 @@ async def test_password_never_shown_when_refused(
     assert ffmpeg_children() == []
 
 
-async def test_the_pcm_socket_is_private(hass: HomeAssistant) -> None:
-    entry = add_entry(hass, f"rtsp://{USER}:{PASSWORD}@{HOST}:9/announce")
+@pytest.mark.parametrize(
+    ("transport", "is_kind"), [("socket", stat.S_ISSOCK), ("fifo", stat.S_ISFIFO)]
+)
+async def test_the_pcm_socket_is_private(
+    hass: HomeAssistant, transport: str, is_kind: Callable[[int], bool]
+) -> None:
+    entry = add_entry(
+        hass,
+        f"rtsp://{USER}:{PASSWORD}@{HOST}:9/announce",
+        **{CONF_PCM_TRANSPORT: transport},
+    )
     assert await hass.config_entries.async_setup(entry.entry_id)
     feed = entry.runtime_data.stream.feed
     assert feed is not None
@@ -182,7 +191,10 @@ async def test_the_pcm_socket_is_private(hass: HomeAssistant) -> None:
     # No other local user can connect and inject audio into the stream.
     assert stat.S_IMODE(directory.st_mode) == 0o700
     assert directory.st_uid == os.getuid()
-    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert is_kind(path.stat().st_mode)
+    if transport == "fifo":
+        # The FIFO itself is the owner's alone too.
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert leaks(str(path)) == []
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert not path.parent.exists()

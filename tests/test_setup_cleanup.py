@@ -1,4 +1,4 @@
-"""A setup that fails leaves no process, socket directory, timer or task behind.
+"""A setup that fails leaves no process, socket or FIFO directory, timer or task.
 
 The plugin's `verify_cleanup` fails the test on a leftover timer, task or thread;
 these tests check the processes and the socket directory themselves.
@@ -16,6 +16,7 @@ from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from custom_components.rtsp_announcer.audio.stream import AudioStream
+from custom_components.rtsp_announcer.const import CONF_PCM_TRANSPORT
 
 from .common import add_entry, ffmpeg_children
 from .helpers.rtsp import ListenReceiver
@@ -63,6 +64,7 @@ async def test_ffmpeg_missing_starts_nothing(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.parametrize("transport", ["socket", "fifo"])
 @pytest.mark.parametrize(
     "target",
     [
@@ -76,8 +78,9 @@ async def test_a_failure_after_the_stream_started_stops_it(
     receiver: ListenReceiver,
     started: list[tuple[AudioStream, Path | None]],
     target: tuple[Any, Any],
+    transport: str,
 ) -> None:
-    entry = add_entry(hass, receiver.url)
+    entry = add_entry(hass, receiver.url, **{CONF_PCM_TRANSPORT: transport})
     name, method = target
     patcher = (
         patch(name, side_effect=fail_after_start)
@@ -90,6 +93,7 @@ async def test_a_failure_after_the_stream_started_stops_it(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert ffmpeg_children() == []
     ((stream, socket_dir),) = started
+    assert stream.transport.value == transport
     assert socket_dir is not None
     assert not socket_dir.exists()
     assert not stream.clock.running

@@ -115,7 +115,7 @@ async def async_setup_entry(
             hass, coro, name
         ),
     )
-    # A socket that cannot be created falls back to ffmpeg's stdin inside.
+    # A socket or FIFO that cannot be created falls back to ffmpeg's stdin inside.
     await stream.start()
     try:
         return await _async_setup_started(hass, entry, stream)

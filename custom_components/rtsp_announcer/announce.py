@@ -38,6 +38,7 @@ from .audio.exceptions import (
     UnknownLanguageError,
     UnknownVoiceError,
 )
+from .audio.gain import volume_to_gain
 from .audio.models import BYTES_PER_SAMPLE
 from .audio.playback import ItemState, PlaybackItem
 from .audio.speech import SpeechOptions, VoiceInfo
@@ -355,7 +356,9 @@ class Announcer:
         self, plan: Plan, *, volume: float = 1.0, priority: Priority = Priority.NORMAL
     ) -> PlaybackItem:
         """Queue the planned announcement and start producing its audio."""
-        item = self.stream.new_item(title=plan.title, gain=volume)
+        # The volume scale is perceptual (0.5 is -12 dB); the item takes the
+        # linear gain it means.
+        item = self.stream.new_item(title=plan.title, gain=volume_to_gain(volume))
         item.max_seconds = plan.max_seconds
         item.tags["entity_id"] = self.entity_id
         try:

@@ -21,7 +21,7 @@ CONF_FRAME_MS: Final = "frame_ms"
 CONF_LEAD_MS: Final = "lead_ms"
 
 CODECS: Final = ("aac", "libopus", "pcm_mulaw", "pcm_alaw")
-PCM_TRANSPORTS: Final = ("socket", "pipe")
+PCM_TRANSPORTS: Final = ("socket", "fifo", "pipe")
 RTSP_TRANSPORTS: Final = ("tcp", "udp")
 SAMPLE_RATES: Final = (8000, 16000, 22050, 24000, 44100, 48000)
 

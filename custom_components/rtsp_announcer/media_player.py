@@ -17,6 +17,11 @@ from homeassistant.components.media_player import (
 from homeassistant.core import HomeAssistant, ServiceResponse
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import (
+    ExtraStoredData,
+    RestoredExtraData,
+    RestoreEntity,
+)
 
 from .announce import AnnounceRequest
 from .const import DOMAIN
@@ -29,6 +34,12 @@ from .services import async_setup_platform_services
 # are queued together and a waiting call does not play them one after another.
 PARALLEL_UPDATES = 0
 
+# What is kept across restarts and reloads, beside the state: the state's own
+# attributes are empty while the stream is unavailable (as it is when Home
+# Assistant stops), the extra data is not.
+STORED_VOLUME = "volume_level"
+STORED_MUTED = "is_volume_muted"
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -40,7 +51,7 @@ async def async_setup_entry(
     async_add_entities([RtspStreamMediaPlayer(entry)])
 
 
-class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
+class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity, RestoreEntity):
     """One RTSP stream: silence when idle, announcements when playing."""
 
     _attr_name = None
@@ -59,6 +70,35 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
     def __init__(self, entry: RtspAnnouncerConfigEntry) -> None:
         """Create the entity of the entry's stream."""
         super().__init__(entry, "stream")
+
+    async def async_added_to_hass(self) -> None:
+        """Take the volume and mute back from before the restart, then follow."""
+        await self._restore_volume()
+        await super().async_added_to_hass()
+
+    async def _restore_volume(self) -> None:
+        data = await self.async_get_last_extra_data()
+        if data is None:
+            return
+        stored = data.as_dict()
+        volume = stored.get(STORED_VOLUME)
+        # Stored by an older or edited file: only what is plainly valid.
+        if (
+            isinstance(volume, int | float)
+            and not isinstance(volume, bool)
+            and 0.0 <= volume <= 1.0
+        ):
+            self._stream.set_volume(float(volume))
+        muted = stored.get(STORED_MUTED)
+        if isinstance(muted, bool):
+            self._stream.set_muted(muted)
+
+    @property
+    def extra_restore_state_data(self) -> ExtraStoredData:
+        """The volume and mute to restore after a restart."""
+        return RestoredExtraData(
+            {STORED_VOLUME: self._stream.volume, STORED_MUTED: self._stream.muted}
+        )
 
     @property
     def available(self) -> bool:
@@ -120,7 +160,7 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity):
         self._stream.stop_playback()
 
     async def async_set_volume_level(self, volume: float) -> None:
-        """Set the gain applied to our PCM."""
+        """Set the stream's volume (0..1; the gain on our PCM is its square)."""
         self._stream.set_volume(volume)
 
     async def async_mute_volume(self, mute: bool) -> None:  # noqa: FBT001

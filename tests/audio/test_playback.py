@@ -13,7 +13,7 @@ from custom_components.rtsp_announcer.audio.exceptions import (
     QueueFullError,
     StreamStoppedError,
 )
-from custom_components.rtsp_announcer.audio.pcm import apply_gain, volume_to_gain
+from custom_components.rtsp_announcer.audio.pcm import apply_gain
 from custom_components.rtsp_announcer.audio.playback import (
     ItemState,
     PlaybackItem,
@@ -237,9 +237,6 @@ def test_apply_gain_clips_and_mutes() -> None:
     assert apply_gain(pcm(123, 4), 0.0) == bytes(8)
     frame = pcm(7, 4)
     assert apply_gain(frame, 1.0) is frame
-    assert volume_to_gain(0.5) == 0.25
-    assert volume_to_gain(2.0) == 1.0
-    assert volume_to_gain(-1.0) == 0.0
 
 
 async def test_listener_errors_are_contained(caplog: pytest.LogCaptureFixture) -> None:

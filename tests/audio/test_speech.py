@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -374,8 +375,11 @@ async def test_supported_languages(engine: SpeechEngine) -> None:
         {"rate": "fast"},
         {"pitch": -1},
         {"pitch": 101},
-        {"volume": 201},
-        {"volume": -5},
+        {"volume": 1.01},
+        {"volume": 2},
+        {"volume": -0.1},
+        {"volume": True},
+        {"volume": "loud"},
         {"gap": -1},
         {"gap": 101},
         {"sample_rate": 7999},
@@ -404,13 +408,22 @@ async def test_options_change_audio(engine: SpeechEngine) -> None:
     assert seconds(slow) > 2 * seconds(fast)
     gapped = await engine.synthesize(SHORT, gap=30)
     assert seconds(gapped) > seconds(await engine.synthesize(SHORT)) + 0.5
-    quiet = await engine.synthesize(SHORT, volume=20)
-    assert rms(quiet) < rms(await engine.synthesize(SHORT)) / 2
+    # The integration's volume scale: 0.5 is a quarter of the amplitude
+    # (-12 dB), mapped onto espeak's own 0-200.
+    full = await engine.synthesize(SHORT)
+    half = await engine.synthesize(SHORT, volume=0.5)
+    level = 20 * math.log10(rms(half) / rms(full))
+    assert level == pytest.approx(-12.04, abs=0.1), f"volume 0.5: {level:.2f} dB"
+    print(f"local voice at volume 0.5: {level:.2f} dB")  # noqa: T201
+    silent = await engine.synthesize(SHORT, volume=0)
+    assert not np.frombuffer(silent, dtype="<i2").any()
     extremes = [
         SpeechOptions.create(rate=80, pitch=0, volume=0, gap=0),
-        SpeechOptions.create(rate=450, pitch=100, volume=200, gap=100),
+        SpeechOptions.create(rate=450, pitch=100, volume=1, gap=100),
     ]
     assert extremes[0].rate == 80
+    assert (extremes[0].gain, extremes[1].gain) == (0.0, 1.0)
+    assert SpeechOptions.create(volume=0.5).gain == 0.25
     assert extremes[1].gap == 100
 
 

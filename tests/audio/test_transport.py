@@ -1,4 +1,4 @@
-"""How PCM reaches ffmpeg: the sink, ffmpeg's stdin pipe and the private socket.
+"""How PCM reaches ffmpeg: the sink, ffmpeg's stdin pipe, the private socket and FIFO.
 
 Pipes, sockets and ffmpeg are real; nothing is mocked.
 """
@@ -8,10 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import os
+import signal
 import socket
 import stat
+import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -20,6 +26,8 @@ from custom_components.rtsp_announcer.audio.exceptions import TransportError
 from custom_components.rtsp_announcer.audio.ffmpeg import publisher_args
 from custom_components.rtsp_announcer.audio.models import Codec, StreamSettings
 from custom_components.rtsp_announcer.audio.transport import (
+    FifoFeed,
+    PcmFeed,
     TransportSink,
     UnixSocketFeed,
     shrink_pipe,
@@ -27,6 +35,7 @@ from custom_components.rtsp_announcer.audio.transport import (
 from tests.helpers.analysis import dominant_frequency
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent
 
+TRANSPORT = "custom_components.rtsp_announcer.audio.transport"
 RATE = 24000
 PAGE = 4096
 DEADLINE_S = 10.0
@@ -135,10 +144,8 @@ async def test_a_new_ffmpeg_replaces_the_old_one() -> None:
 
 
 @contextlib.asynccontextmanager
-async def socket_reader(
-    feed: UnixSocketFeed,
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """An ffmpeg reading PCM from the feed's socket and echoing it on stdout."""
+async def socket_reader(feed: PcmFeed) -> AsyncIterator[asyncio.subprocess.Process]:
+    """An ffmpeg reading PCM from the feed (socket or FIFO), echoing it on stdout."""
     process = await asyncio.create_subprocess_exec(
         *dies_with_parent(
             [
@@ -269,3 +276,180 @@ async def test_an_opus_publisher_fed_through_a_shrunk_pipe_is_heard() -> None:
         heard = receiver.session_samples(session)
     assert session.duration_s == pytest.approx(1.0, abs=0.1)
     assert dominant_frequency(heard, RATE) == pytest.approx(500, abs=2)
+
+
+async def test_ffmpeg_reads_exactly_what_the_fifo_carries() -> None:
+    sink = TransportSink(max_buffer_bytes=RATE * 2)
+    feed = FifoFeed(sink, pipe_size=2880)
+    with pytest.raises(TransportError):
+        _ = feed.path
+    await feed.start()
+    path = feed.path
+    try:
+        assert feed.input_spec == f"file:{path}"
+        assert stat.S_ISFIFO(path.stat().st_mode)
+        # Only we may write to it: a private directory, a private FIFO.
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        # No ffmpeg yet: the writer waits for one without blocking the loop.
+        await asyncio.sleep(0.1)
+        assert not connected(sink)
+        assert feed.connections == 0
+        pcm = tone(0.5)
+        async with socket_reader(feed) as ffmpeg, asyncio.timeout(DEADLINE_S):
+            await until(lambda: connected(sink))
+            assert feed.connected
+            transport = sink._transport
+            assert transport is not None
+            pipe = transport.get_extra_info("pipe")
+            # Shrunk like ffmpeg's stdin, so that a stalled ffmpeg shows up.
+            assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == PAGE
+            sink.write(pcm)
+            await until(lambda: sink.buffered_bytes == 0)
+            # Closing the FIFO is the end of ffmpeg's input.
+            await feed.stop()
+            out, err = await ffmpeg.communicate()
+            assert ffmpeg.returncode == 0, err
+        assert out == pcm
+        assert not connected(sink)
+    finally:
+        await feed.stop()
+    assert not path.parent.exists()
+
+
+async def test_a_restarted_ffmpeg_reopens_the_fifo() -> None:
+    sink = TransportSink(max_buffer_bytes=RATE * 2)
+    feed = FifoFeed(sink, pipe_size=PAGE)
+    await feed.start()
+    after = tone(0.2, freq=600)
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            async with socket_reader(feed) as old:
+                await until(lambda: connected(sink))
+                sink.write(tone(0.2, freq=300))
+                # ffmpeg dies without a word (a crash, the supervisor's kill).
+                old.send_signal(signal.SIGKILL)
+                await old.wait()
+                # Writing on: EPIPE or the closed read end ends the transport;
+                # nothing is raised into the clock.
+                for _ in range(50):
+                    sink.write(bytes(960))
+                    await asyncio.sleep(0.005)
+                await until(lambda: not connected(sink))
+                assert not feed.connected
+            started = time.monotonic()
+            async with socket_reader(feed) as new:
+                await until(lambda: connected(sink))
+                reopened = time.monotonic() - started
+                assert feed.connections == 2
+                sink.write(after)
+                await until(lambda: sink.buffered_bytes == 0)
+                await feed.stop()
+                new_out, new_err = await new.communicate()
+        # The new ffmpeg hears the new audio only: the dead one's unread
+        # bytes went with the old pipe.
+        assert (new.returncode, new_out) == (0, after), new_err
+        # ffmpeg's start-up (~50 ms) plus at most one poll interval.
+        assert reopened < 2.0, f"reopened after {reopened:.3f} s"
+        print(f"FIFO fed a restarted ffmpeg {reopened * 1000:.0f} ms after its start")  # noqa: T201
+    finally:
+        await feed.stop()
+
+
+async def test_a_fifo_that_cannot_be_made_leaves_nothing() -> None:
+    made: list[Path] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(**kwargs: str) -> str:
+        directory = real_mkdtemp(**kwargs)
+        made.append(Path(directory))
+        return directory
+
+    feed = FifoFeed(TransportSink(max_buffer_bytes=PAGE), pipe_size=PAGE)
+    with (
+        patch(f"{TRANSPORT}.tempfile.mkdtemp", side_effect=mkdtemp),
+        patch(f"{TRANSPORT}.os.mkfifo", side_effect=OSError(1, "Not permitted")),
+        pytest.raises(TransportError, match="named pipe"),
+    ):
+        await feed.start()
+    (directory,) = made
+    assert not directory.exists()
+    # Stopping again is harmless.
+    await feed.stop()
+
+
+async def test_a_vanished_fifo_is_retried_quietly() -> None:
+    sink = TransportSink(max_buffer_bytes=PAGE)
+    feed = FifoFeed(sink, pipe_size=PAGE)
+    await feed.start()
+    try:
+        # Removed behind our back (a cleaner of /tmp): no reader can come,
+        # and the writer neither fails nor spins.
+        feed.path.unlink()
+        await asyncio.sleep(0.1)
+        assert not connected(sink)
+        assert feed.connections == 0
+    finally:
+        await feed.stop()
+
+
+async def test_a_fault_while_feeding_waits_for_the_next_reader(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = TransportSink(max_buffer_bytes=PAGE)
+    feed = FifoFeed(sink, pipe_size=PAGE)
+    original = FifoFeed._feed
+    calls = 0
+
+    async def broken(
+        self: FifoFeed, loop: asyncio.AbstractEventLoop, pipe: io.FileIO
+    ) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            pipe.close()
+            msg = "a fault in the writer"
+            raise RuntimeError(msg)
+        await original(self, loop, pipe)
+
+    await feed.start()
+    # A reader of our own: a non-blocking open of the read end needs no writer.
+    reader = os.open(feed.path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with (
+            patch.object(FifoFeed, "_feed", broken),
+            patch(f"{TRANSPORT}._FIFO_ERROR_INTERVAL", 0.01),
+        ):
+            async with asyncio.timeout(DEADLINE_S):
+                await until(lambda: connected(sink))
+        assert calls == 2
+        assert "waiting for the next reader" in caplog.text
+        sink.write(b"after")
+        await until(lambda: sink.buffered_bytes == 0)
+        assert read_all(reader) == b"after"
+    finally:
+        await feed.stop()
+        os.close(reader)
+
+
+async def test_a_slow_reader_of_the_fifo_shows_as_back_pressure() -> None:
+    sink = TransportSink(max_buffer_bytes=4000)
+    feed = FifoFeed(sink, pipe_size=2880)
+    await feed.start()
+    # A reader that reads only when told to, like a stalled ffmpeg.
+    reader = os.open(feed.path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            await until(lambda: connected(sink))
+            sink.write(b"a" * PAGE)
+            # The pipe is full (EAGAIN): the rest waits in the transport, in
+            # the clock's sight, and the loop goes on.
+            sink.write(b"b" * 3000)
+            assert sink.buffered_bytes == 3000
+            assert not sink.can_accept(1001)
+            assert read_all(reader) == b"a" * PAGE
+            await until(lambda: sink.buffered_bytes == 0)
+            assert read_all(reader) == b"b" * 3000
+    finally:
+        await feed.stop()
+        os.close(reader)

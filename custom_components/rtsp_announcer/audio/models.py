@@ -21,6 +21,7 @@ class PcmTransport(StrEnum):
     """How PCM travels from the event loop to ffmpeg."""
 
     SOCKET = "socket"
+    FIFO = "fifo"
     PIPE = "pipe"
 
 

@@ -31,16 +31,6 @@ def apply_gain(frame: bytes, gain: float) -> bytes:
     return np.clip(scaled, _INT16_MIN, _INT16_MAX).astype("<i2").tobytes()
 
 
-def volume_to_gain(volume: float) -> float:
-    """Map a 0..1 volume level to a linear gain with a perceptual curve.
-
-    A squared curve keeps the low half of a slider useful, as loudness is
-    perceived roughly logarithmically.
-    """
-    level = min(max(volume, 0.0), 1.0)
-    return level * level
-
-
 class LeadingSilenceTrimmer:
     """Drop the silence before the first audible sample of a stream of PCM.
 

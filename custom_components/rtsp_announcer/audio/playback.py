@@ -21,8 +21,8 @@ from .exceptions import (
     QueueFullError,
     StreamStoppedError,
 )
+from .gain import Limiter
 from .models import BYTES_PER_SAMPLE
-from .pcm import apply_gain
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,7 +67,11 @@ class PlaybackItem:
         gain: float = 1.0,
         buffer_seconds: float = DEFAULT_BUFFER_SECONDS,
     ) -> None:
-        """Create an empty item; a producer feeds it, the queue plays it."""
+        """Create an empty item; a producer feeds it, the queue plays it.
+
+        `gain` is a linear amplitude gain (see `gain.volume_to_gain`); above
+        1 the queue's limiter keeps the item from clipping.
+        """
         loop = asyncio.get_running_loop()
         self.id = uuid.uuid4().hex
         self.title = title
@@ -206,6 +210,9 @@ class PlaybackQueue:
         self._on_change = on_change
         self._active = False
         self.gain = 1.0
+        # After every gain (the item's, the stream's volume): what goes out
+        # never clips, however far the gains together go above unity.
+        self.limiter: Limiter | None = None
         # Seconds an item may wait in the queue: older, it expires at the head.
         self.max_age: float | None = None
 
@@ -325,7 +332,13 @@ class PlaybackQueue:
             if item.exhausted:
                 self._current = None
                 self._finish(item, ItemState.FINISHED)
-            return apply_gain(frame, item.gain * self.gain)
+            return self._limit(item, frame)
+
+    def _limit(self, item: PlaybackItem, frame: bytes) -> bytes:
+        limiter = self.limiter
+        if limiter is None or limiter.sample_rate != item.sample_rate:
+            limiter = self.limiter = Limiter(item.sample_rate)
+        return limiter.process(frame, item.gain * self.gain)
 
     def _too_old(self, item: PlaybackItem) -> bool:
         if self.max_age is None or item.done or item.state is not ItemState.QUEUED:

@@ -19,11 +19,11 @@ from typing import Any
 
 from .clock import Clock
 from .exceptions import TransportError
+from .gain import volume_to_gain
 from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettings
-from .pcm import volume_to_gain
 from .playback import DEFAULT_MAX_ITEMS, ItemState, PlaybackItem, PlaybackQueue
 from .publisher import Publisher, Supervision, TaskFactory
-from .transport import TransportSink, UnixSocketFeed
+from .transport import FifoFeed, PcmFeed, TransportSink, UnixSocketFeed
 from .url import redact_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -167,11 +167,16 @@ class AudioStream:
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,
         )
-        self.feed: UnixSocketFeed | None = None
+        self.feed: PcmFeed | None = None
         if settings.pcm_transport is PcmTransport.SOCKET:
             self.feed = UnixSocketFeed(
                 self.sink,
                 sndbuf=max(rate * _KERNEL_BUFFER_MS // 1000 * BYTES_PER_SAMPLE, 4096),
+            )
+        elif settings.pcm_transport is PcmTransport.FIFO:
+            # The kernel's pipe buffer holds the lead, as for ffmpeg's stdin.
+            self.feed = FifoFeed(
+                self.sink, pipe_size=settings.lead_samples * BYTES_PER_SAMPLE
             )
         self._supervision = supervision
         self._create_task = create_task
@@ -190,8 +195,12 @@ class AudioStream:
 
     @property
     def transport(self) -> PcmTransport:
-        """How PCM really reaches ffmpeg (the socket may have fallen back)."""
-        return PcmTransport.PIPE if self.feed is None else PcmTransport.SOCKET
+        """How PCM really reaches ffmpeg (a socket or FIFO may have fallen back)."""
+        if self.feed is None:
+            return PcmTransport.PIPE
+        if isinstance(self.feed, FifoFeed):
+            return PcmTransport.FIFO
+        return PcmTransport.SOCKET
 
     async def wait_available(self) -> None:
         """Return once ffmpeg is publishing (use under a timeout)."""
@@ -250,7 +259,7 @@ class AudioStream:
         return lambda: self._item_listeners.remove(listener)
 
     def set_volume(self, volume: float) -> None:
-        """Set the stream's volume (0..1), applied as a gain on our PCM."""
+        """Set the stream's volume (0..1, gain = volume squared) on our PCM."""
         self.volume = min(max(volume, 0.0), 1.0)
         self._apply_gain()
 

@@ -1,21 +1,26 @@
-"""PCM transports from the event loop to ffmpeg: a unix socket or ffmpeg's stdin.
+"""PCM transports from the event loop to ffmpeg: socket, FIFO or stdin.
 
-Both end in an asyncio write transport, which never blocks: the kernel buffer
-is kept small so that back-pressure from a slow or hung ffmpeg shows up in the
-transport's own buffer, where the clock sees it and drops frames instead of
-queueing without bound.
+A unix socket, a named pipe (FIFO), or ffmpeg's standard input. All end in an
+asyncio write transport, which never blocks: the kernel buffer is kept small
+so that back-pressure from a slow or hung ffmpeg shows up in the transport's
+own buffer, where the clock sees it and drops frames instead of queueing
+without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
+import io
 import logging
+import os
 import shutil
 import socket
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from .exceptions import TransportError
 
@@ -24,6 +29,46 @@ _LOGGER = logging.getLogger(__name__)
 # Linux's F_SETPIPE_SZ; the fcntl module only names it from Python 3.10 on some builds.
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 SOCKET_NAME = "pcm.sock"
+FIFO_NAME = "pcm.fifo"
+# How often the FIFO's writer looks for a reading ffmpeg while none has it
+# open: at most this much is added to an ffmpeg start (~0.9 s anyway).
+FIFO_POLL_INTERVAL = 0.02
+# After an unexpected error opening the FIFO: retry, but without spinning.
+_FIFO_ERROR_INTERVAL = 1.0
+
+
+class PcmFeed(Protocol):
+    """A transport ffmpeg opens by name: started before it, stopped after it."""
+
+    @property
+    def path(self) -> Path:
+        """Where the transport lives, inside a private directory."""
+
+    @property
+    def input_spec(self) -> str:
+        """Ffmpeg's name for the transport."""
+
+    async def start(self) -> None:
+        """Create the transport; raises TransportError."""
+
+    async def stop(self) -> None:
+        """Close the transport and remove its directory."""
+
+
+async def _private_dir() -> Path:
+    """A new directory only this user may enter (mode 0700)."""
+    loop = asyncio.get_running_loop()
+    return Path(
+        await loop.run_in_executor(
+            None, lambda: tempfile.mkdtemp(prefix="rtsp_announcer-")
+        )
+    )
+
+
+async def _remove_dir(directory: Path) -> None:
+    await asyncio.get_running_loop().run_in_executor(
+        None, lambda: shutil.rmtree(directory, ignore_errors=True)
+    )
 
 
 class TransportSink:
@@ -135,11 +180,7 @@ class UnixSocketFeed:
         """Create the private directory and listen on the socket."""
         loop = asyncio.get_running_loop()
         try:
-            self._dir = Path(
-                await loop.run_in_executor(
-                    None, lambda: tempfile.mkdtemp(prefix="rtsp_announcer-")
-                )
-            )
+            self._dir = await _private_dir()
             self._server = await loop.create_unix_server(
                 lambda: _FeedProtocol(self), str(self._dir / SOCKET_NAME), backlog=1
             )
@@ -157,6 +198,138 @@ class UnixSocketFeed:
             await server.wait_closed()
         directory, self._dir = self._dir, None
         if directory is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: shutil.rmtree(directory, ignore_errors=True)
-            )
+            await _remove_dir(directory)
+
+
+class _FifoProtocol(asyncio.Protocol):
+    """The write end of the FIFO: reports when ffmpeg's read end is gone."""
+
+    def __init__(self) -> None:
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # EPIPE on a write, or the read end closing (the pipe transport
+        # watches for it), whichever comes first: ffmpeg exited.
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+class FifoFeed:
+    """A named pipe (FIFO) in a private directory that ffmpeg reads from.
+
+    ffmpeg opens the FIFO for reading and blocks there until a writer opens
+    it. The writer opens it non-blocking: while no ffmpeg reads it that fails
+    with ENXIO, and the feed tries again every `poll_interval`; once open, it
+    feeds the sink through a non-blocking pipe transport (EAGAIN leaves the
+    rest in the transport's buffer, which the clock watches) until ffmpeg goes
+    away (EPIPE or the read end closing), then waits for the next ffmpeg.
+    Nothing ever blocks the event loop, and each ffmpeg restart is met by a
+    new open. The directory (mode 0700) and the FIFO (0600) keep other local
+    users from writing to it.
+    """
+
+    def __init__(
+        self,
+        sink: TransportSink,
+        *,
+        pipe_size: int,
+        poll_interval: float = FIFO_POLL_INTERVAL,
+    ) -> None:
+        """Prepare a feed for `sink`; `start()` creates the FIFO."""
+        self.sink = sink
+        self.pipe_size = pipe_size
+        self._poll = poll_interval
+        self._dir: Path | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._transport: asyncio.WriteTransport | None = None
+        self.connections = 0
+
+    @property
+    def path(self) -> Path:
+        """The FIFO's path."""
+        if self._dir is None:
+            msg = "the FIFO feed is not started"
+            raise TransportError(msg)
+        return self._dir / FIFO_NAME
+
+    @property
+    def input_spec(self) -> str:
+        """Ffmpeg's name for the FIFO (`file:` so no other protocol is guessed)."""
+        return f"file:{self.path}"
+
+    @property
+    def connected(self) -> bool:
+        """Whether an ffmpeg has the FIFO open and is being fed."""
+        transport = self._transport
+        return transport is not None and not transport.is_closing()
+
+    async def start(self) -> None:
+        """Create the private directory and the FIFO, and wait for readers."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._dir = await _private_dir()
+            path = self._dir / FIFO_NAME
+            await loop.run_in_executor(None, os.mkfifo, path, 0o600)
+        except OSError as err:
+            await self.stop()
+            msg = f"cannot create a named pipe: {err}"
+            raise TransportError(msg) from err
+        self._task = loop.create_task(self._serve(path), name=f"fifo {path}")
+
+    async def stop(self) -> None:
+        """Stop feeding, close the FIFO and remove its directory."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        directory, self._dir = self._dir, None
+        if directory is not None:
+            await _remove_dir(directory)
+
+    async def _serve(self, path: Path) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as err:
+                if err.errno != errno.ENXIO:
+                    # Not "no reader yet": the FIFO is gone or unusable. ffmpeg
+                    # cannot open it either and the supervisor reports that.
+                    _LOGGER.debug("Cannot open %s: %s", path, err)
+                    await asyncio.sleep(_FIFO_ERROR_INTERVAL)
+                    continue
+                await asyncio.sleep(self._poll)
+                continue
+            try:
+                await self._feed(loop, io.FileIO(fd, "wb", closefd=True))
+            except Exception:
+                # The stream must outlive a fault here: the next ffmpeg gets
+                # a fresh open.
+                _LOGGER.exception(
+                    "Feeding %s failed; waiting for the next reader", path
+                )
+                await asyncio.sleep(_FIFO_ERROR_INTERVAL)
+
+    async def _feed(self, loop: asyncio.AbstractEventLoop, pipe: io.FileIO) -> None:
+        """Feed one ffmpeg until it goes away."""
+        try:
+            transport, protocol = await loop.connect_write_pipe(_FifoProtocol, pipe)
+        except BaseException:
+            pipe.close()
+            raise
+        assert isinstance(transport, asyncio.WriteTransport)  # noqa: S101
+        self._transport = transport
+        self.connections += 1
+        shrink_pipe(transport, self.pipe_size)
+        self.sink.attach(transport)
+        try:
+            await protocol.lost
+        finally:
+            self.sink.detach(transport)
+            self._transport = None
+            # Closing our end frees what the dead ffmpeg left unread in the
+            # pipe, so the next one starts with fresh audio. A transport that
+            # reported its loss is closed already (and cannot be aborted).
+            if not transport.is_closing():
+                transport.abort()

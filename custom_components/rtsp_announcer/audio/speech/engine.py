@@ -17,7 +17,7 @@ from custom_components.rtsp_announcer.audio.exceptions import (
     SpeechEngineError,
     SpeechUnavailableError,
 )
-from custom_components.rtsp_announcer.audio.pcm import LeadingSilenceTrimmer
+from custom_components.rtsp_announcer.audio.pcm import LeadingSilenceTrimmer, apply_gain
 from custom_components.rtsp_announcer.audio.resample import (
     MAX_RATE,
     MIN_RATE,
@@ -332,7 +332,7 @@ class SpeechEngine:
         language: str | None = None,
         rate: int | None = None,
         pitch: int | None = None,
-        volume: int | None = None,
+        volume: float | None = None,
         gap: int | None = None,
     ) -> AsyncGenerator[bytes]:
         """Speak `text`, yielding s16le mono PCM at `sample_rate` as it comes.
@@ -352,7 +352,7 @@ class SpeechEngine:
             language: Language code (`en`, `en-US`, `zh-CN`, ...); default `en`.
             rate: Words per minute, 80-450 (default 175).
             pitch: 0-100 (default 50).
-            volume: 0-200 (default 100).
+            volume: 0-1, amplitude gain volume squared (default 1).
             gap: Pause between words in 10 ms units, 0-100 (default 0).
 
         Raises:
@@ -388,15 +388,18 @@ class SpeechEngine:
         # are espeak's natural rhythm.
         trimmer = LeadingSilenceTrimmer(sample_rate)
         native = self._native_chunks(sentences, chosen.identifier, options)
+        # After the trimmer, so that what counts as silence does not depend
+        # on the volume.
+        gain = options.gain
         async with aclosing(native) as chunks:
             async for chunk in chunks:
                 if pcm := trimmer.process(resampler.process(chunk)):
-                    yield pcm
+                    yield apply_gain(pcm, gain)
                 # A whole sentence may be waiting, and taking it from the queue
                 # does not suspend: let the loop run between items.
                 await asyncio.sleep(0)
         if tail := trimmer.process(resampler.flush()) + trimmer.flush():
-            yield tail
+            yield apply_gain(tail, gain)
 
     async def _native_chunks(
         self, sentences: Sequence[str], voice: str, options: SpeechOptions
@@ -450,7 +453,7 @@ class SpeechEngine:
         language: str | None = None,
         rate: int | None = None,
         pitch: int | None = None,
-        volume: int | None = None,
+        volume: float | None = None,
         gap: int | None = None,
     ) -> bytes:
         """Speak `text` and return all of its PCM (s16le mono).

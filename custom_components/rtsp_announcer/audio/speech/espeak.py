@@ -19,7 +19,7 @@ from custom_components.rtsp_announcer.audio.exceptions import (
 )
 from custom_components.rtsp_announcer.audio.models import BYTES_PER_SAMPLE
 
-from .models import SpeechOptions, VoiceInfo
+from .models import ESPEAK_UNITY_VOLUME, SpeechOptions, VoiceInfo
 
 # espeak-ng synthesises at 22050 Hz whatever the voice; confirmed at start-up.
 NATIVE_RATE = 22050
@@ -128,7 +128,8 @@ class EspeakBackend:
         """Set every parameter each time: a voice change may reset them."""
         set_parameter = self._lib.SetParameter
         set_parameter(_PARAM_RATE, options.rate, 0)
-        set_parameter(_PARAM_VOLUME, options.volume, 0)
+        # The volume option is applied to the PCM (see ESPEAK_UNITY_VOLUME).
+        set_parameter(_PARAM_VOLUME, ESPEAK_UNITY_VOLUME, 0)
         set_parameter(_PARAM_PITCH, options.pitch, 0)
         set_parameter(_PARAM_WORDGAP, options.gap, 0)
 

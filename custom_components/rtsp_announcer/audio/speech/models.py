@@ -5,16 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from custom_components.rtsp_announcer.audio.exceptions import InvalidOptionError
+from custom_components.rtsp_announcer.audio.gain import volume_to_gain
 
 # espeak's own default (pyttsx3 uses 200): announcements reach people through
 # loudspeakers and lossy codecs, where slightly slower speech is clearer.
 DEFAULT_RATE = 175
 DEFAULT_PITCH = 50
-DEFAULT_VOLUME = 100
+# The one volume scale of the integration (see `audio.gain`): 0..1, amplitude
+# gain = volume squared. espeak always speaks at its own normal volume (100 on
+# its 0-200 scale) and the engine scales the PCM: espeak's amplitude moves in
+# coarse integer steps (measured: its 25 and 6 give -12.97 and -26.68 dB
+# instead of -12.04 and -24.08), our gain is exact.
+DEFAULT_VOLUME = 1.0
 DEFAULT_GAP = 0
 RATE_RANGE = (80, 450)
 PITCH_RANGE = (0, 100)
-VOLUME_RANGE = (0, 200)
+VOLUME_RANGE = (0.0, 1.0)
+# espeak's volume parameter for its normal level, where its output is unscaled.
+ESPEAK_UNITY_VOLUME = 100
 GAP_RANGE = (0, 100)
 
 
@@ -46,14 +54,20 @@ class SpeechOptions:
     Attributes:
         rate: Words per minute, 80-450.
         pitch: Base pitch, 0-100 (50 is the voice's normal).
-        volume: Amplitude, 0-200 (100 is normal; above it may clip).
+        volume: 0-1 on the integration's volume scale (amplitude gain =
+            volume squared; 1 is the voice's normal level, 0.5 is -12 dB).
         gap: Extra pause between words, in units of 10 ms, 0-100.
     """
 
     rate: int = DEFAULT_RATE
     pitch: int = DEFAULT_PITCH
-    volume: int = DEFAULT_VOLUME
+    volume: float = DEFAULT_VOLUME
     gap: int = DEFAULT_GAP
+
+    @property
+    def gain(self) -> float:
+        """The linear amplitude gain the volume means."""
+        return volume_to_gain(self.volume)
 
     @classmethod
     def create(
@@ -61,7 +75,7 @@ class SpeechOptions:
         *,
         rate: int | None = None,
         pitch: int | None = None,
-        volume: int | None = None,
+        volume: float | None = None,
         gap: int | None = None,
     ) -> SpeechOptions:
         """Validate options; None keeps the default.
@@ -72,7 +86,7 @@ class SpeechOptions:
         return cls(
             rate=_checked("rate", rate, DEFAULT_RATE, RATE_RANGE),
             pitch=_checked("pitch", pitch, DEFAULT_PITCH, PITCH_RANGE),
-            volume=_checked("volume", volume, DEFAULT_VOLUME, VOLUME_RANGE),
+            volume=_checked_volume(volume),
             gap=_checked("gap", gap, DEFAULT_GAP, GAP_RANGE),
         )
 
@@ -89,6 +103,21 @@ def _checked(name: str, value: object, default: int, bounds: tuple[int, int]) ->
         msg = f"{name} must be from {low} to {high}, got {value}"
         raise InvalidOptionError(msg)
     return value
+
+
+def _checked_volume(value: object) -> float:
+    if value is None:
+        return DEFAULT_VOLUME
+    low, high = VOLUME_RANGE
+    # An int is fine (1 is full volume); bool is not a volume.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"volume must be a number from {low:g} to {high:g}, got {value!r}"
+        raise InvalidOptionError(msg)
+    # NaN fails this comparison too.
+    if not low <= value <= high:
+        msg = f"volume must be from {low:g} to {high:g}, got {value}"
+        raise InvalidOptionError(msg)
+    return float(value)
 
 
 @dataclass(slots=True)
