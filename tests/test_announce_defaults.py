@@ -12,6 +12,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
+import voluptuous as vol
 from homeassistant.components.media_player import DOMAIN as MEDIA_PLAYER_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_component import EntityComponent
@@ -39,6 +40,7 @@ from custom_components.rtsp_announcer.const import (
     EVENT_ANNOUNCEMENT,
 )
 from custom_components.rtsp_announcer.media_player import RtspStreamMediaPlayer
+from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA, request_from
 
 from .common import add_entry, record_events
 
@@ -252,3 +254,53 @@ async def test_events_and_responses_say_who_cut_off_whom(
     assert response["state"] == "finished"
     assert (response["interrupted_by"], response["resumed"]) == ([urgent.id], 1)
     assert response_for(urgent, 0.0)["interrupted"] == [first.id]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"repeat": 0},
+        {"repeat": 11},
+        {"repeat_gap": -0.1},
+        {"repeat_gap": 61},
+        {"gain_db": -31},
+        {"gain_db": 12.5},
+        {"lead_in": 5.5},
+        {"priority": "urgent"},
+        {"droppable": "sometimes"},
+    ],
+)
+def test_schema_refuses_fields_out_of_range(data: dict[str, object]) -> None:
+    with pytest.raises(vol.Invalid):
+        ANNOUNCE_SCHEMA({"entity_id": ENTITY, "message": "hi", **data})
+
+
+def test_a_call_leaves_the_defaults_to_the_stream() -> None:
+    request = request_from(ANNOUNCE_SCHEMA({"entity_id": ENTITY, "message": "hi"}))
+    assert request.preannounce is None
+    assert (request.lead_in, request.gain_db, request.repeat) == (None, None, None)
+    assert (request.repeat_gap, request.repeat_preannounce) == (1.0, False)
+    assert request.droppable is False
+    request = request_from(
+        ANNOUNCE_SCHEMA(
+            {
+                "entity_id": ENTITY,
+                "message": "hi",
+                "preannounce": False,
+                "priority": "critical",
+                "repeat": "3",
+                "repeat_gap": 0.25,
+                "repeat_preannounce": True,
+                "gain_db": -6,
+                "lead_in": 0.3,
+                "droppable": True,
+            }
+        )
+    )
+    assert request.priority is Priority.CRITICAL
+    assert (request.repeat, request.repeat_gap, request.gain_db) == (3, 0.25, -6.0)
+    assert (request.preannounce, request.lead_in, request.droppable) == (
+        False,
+        0.3,
+        True,
+    )
