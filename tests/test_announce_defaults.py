@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
 import pytest
 import voluptuous as vol
 from homeassistant.components.media_player import DOMAIN as MEDIA_PLAYER_DOMAIN
+from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_component import EntityComponent
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -42,7 +44,7 @@ from custom_components.rtsp_announcer.const import (
 from custom_components.rtsp_announcer.media_player import RtspStreamMediaPlayer
 from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA, request_from
 
-from .common import add_entry, record_events
+from .common import add_entry, add_voice, make_tone, record_events
 
 ENTITY = "media_player.hall"
 DEAD_URL = "rtsp://127.0.0.1:9/announce"
@@ -304,3 +306,46 @@ def test_a_call_leaves_the_defaults_to_the_stream() -> None:
         0.3,
         True,
     )
+
+
+class TwoLanguageVoice(TextToSpeechEntity):
+    """Another engine: a tone whatever the text; it notes the language asked."""
+
+    _attr_name = "Tone voice"
+    _attr_default_language = "en"
+
+    def __init__(self, audio: bytes) -> None:
+        self._attr_supported_languages = ["en", "de"]
+        self._audio = audio
+        self.asked: list[tuple[str, str]] = []
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        self.asked.append((message, language))
+        return "mp3", self._audio
+
+
+async def test_each_repetition_is_spoken_in_the_call_language(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    tone = make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.3)
+    voice = TwoLanguageVoice(tone.read_bytes())
+    await add_voice(hass, voice)
+    entry = await start(hass, {})
+    samples = await produce(
+        announcer_of(entry),
+        AnnounceRequest(
+            message="Guten Tag.",
+            tts_entity_id="tts.tone_voice",
+            language="de",
+            preannounce=False,
+            repeat=2,
+            repeat_gap=0.2,
+        ),
+    )
+    # The repetition asks for the same words in the same language: Home
+    # Assistant's cache answers it (in English the engine would be asked again).
+    assert voice.asked == [("Guten Tag.", "de")]
+    assert len(loud_spans(samples)) == 2
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -581,8 +581,12 @@ class Announcer:
                 "tts_failed", entity_id=engine, error=str(err)
             ) from err
         rate = self.stream.settings.sample_rate
+        # The first call speaks with the result stream prepared above; a
+        # repetition opens another one, in the same language.
         return _Speaker(
-            engine, lambda: voice.stream(message, sample_rate=rate), voice=voice
+            engine,
+            lambda: voice.stream(message, sample_rate=rate, language=request.language),
+            voice=voice,
         )
 
     def _voices_part(
