@@ -772,11 +772,9 @@ class Announcer:
         return entry is not None and entry.platform == DOMAIN
 
     async def _media_part(
-        self, media_id: str | None, *, cache: bool, request: AnnounceRequest
+        self, media_id: str, *, cache: bool, request: AnnounceRequest
     ) -> Part:
-        if media_id is None:
-            source = DEFAULT_CHIME
-        elif media_id in SOUNDS:
+        if media_id in SOUNDS:
             source = str(_SOUNDS_DIR / f"{media_id}.flac")
         else:
             source, _ = await async_resolve_media_source(
