@@ -195,7 +195,9 @@ def strategies() -> tuple[Any, Any]:
             st.fixed_dictionaries(
                 {
                     "priority": st.one_of(
-                        any_text.filter(lambda t: t not in {"normal", "high"}),
+                        any_text.filter(
+                            lambda t: t not in {"normal", "high", "critical"}
+                        ),
                         st.integers(),
                     )
                 }

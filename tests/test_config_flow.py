@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -39,11 +40,16 @@ from custom_components.rtsp_announcer.const import (
     CONF_CODEC,
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
+    CONF_GAIN_DB,
+    CONF_LEAD_IN,
     CONF_LEAD_MS,
     CONF_MAX_QUEUE_AGE,
     CONF_NAME,
     CONF_NETWORK_TIMEOUT,
     CONF_PCM_TRANSPORT,
+    CONF_PREANNOUNCE,
+    CONF_PREANNOUNCE_SOUND,
+    CONF_REPEAT,
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
     CONF_SOURCE_TIMEOUT,
@@ -64,6 +70,15 @@ from custom_components.rtsp_announcer.const import (
 from .common import ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
 from .test_faults import StatusServer, until
+
+# The announcement defaults of a stream as a new options form has them.
+ANNOUNCE_DEFAULTS = {
+    CONF_PREANNOUNCE: True,
+    CONF_PREANNOUNCE_SOUND: "chime",
+    CONF_LEAD_IN: 0.0,
+    CONF_GAIN_DB: 0.0,
+    CONF_REPEAT: 1,
+}
 
 FLOW = "custom_components.rtsp_announcer.config_flow"
 PROBE_TIMEOUT = "custom_components.rtsp_announcer.audio.probe.PROBE_TIMEOUT"
@@ -576,18 +591,22 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
 
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
-    assert _schema(result)({}) == {
-        CONF_CODEC: DEFAULT_CODEC,
-        CONF_PCM_TRANSPORT: DEFAULT_PCM_TRANSPORT,
-        CONF_SAMPLE_RATE: str(DEFAULT_SAMPLE_RATE),
-        CONF_RTSP_TRANSPORT: DEFAULT_RTSP_TRANSPORT,
-        CONF_FRAME_MS: DEFAULT_FRAME_MS,
-        CONF_LEAD_MS: DEFAULT_LEAD_MS,
-        CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
-        CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
-        CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
-        CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
-    }
+    assert (
+        _schema(result)({})
+        == {
+            CONF_CODEC: DEFAULT_CODEC,
+            CONF_PCM_TRANSPORT: DEFAULT_PCM_TRANSPORT,
+            CONF_SAMPLE_RATE: str(DEFAULT_SAMPLE_RATE),
+            CONF_RTSP_TRANSPORT: DEFAULT_RTSP_TRANSPORT,
+            CONF_FRAME_MS: DEFAULT_FRAME_MS,
+            CONF_LEAD_MS: DEFAULT_LEAD_MS,
+            CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
+            CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
+            CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
+            CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
+        }
+        | ANNOUNCE_DEFAULTS
+    )
     hass.config_entries.options.async_abort(result["flow_id"])
 
 
@@ -623,7 +642,7 @@ async def test_options_flow_saves_typed_values(
         CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
         CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
         CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
-    }
+    } | ANNOUNCE_DEFAULTS
     assert entry.options == expected
     assert type(entry.options[CONF_SAMPLE_RATE]) is int
     assert type(entry.options[CONF_FRAME_MS]) is int
@@ -1130,3 +1149,59 @@ def test_url_with_credentials(
     parsed = parse_rtsp_url(rebuilt)
     assert parsed.username == username
     assert parsed.password == (password or None)
+
+
+async def test_options_flow_saves_announcement_defaults(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs.add(str(tmp_path))
+    sound = tmp_path / "ding.flac"
+    sound.write_bytes(b"fLaC")
+    entry = _entry(554)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    # A sound Home Assistant may not read is refused, and the form recovers.
+    refused = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PREANNOUNCE_SOUND: "/etc/ding.flac"}
+    )
+    assert refused["type"] is FlowResultType.FORM
+    assert refused["errors"] == {CONF_PREANNOUNCE_SOUND: "invalid_sound"}
+
+    saved = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_PREANNOUNCE: False,
+            CONF_PREANNOUNCE_SOUND: f" {sound} ",
+            CONF_LEAD_IN: 0.5,
+            CONF_GAIN_DB: -12.0,
+            CONF_REPEAT: 3.0,
+        },
+    )
+    await hass.async_block_till_done()
+    assert saved["type"] is FlowResultType.CREATE_ENTRY
+    assert {key: entry.options[key] for key in ANNOUNCE_DEFAULTS} == {
+        CONF_PREANNOUNCE: False,
+        CONF_PREANNOUNCE_SOUND: str(sound),
+        CONF_LEAD_IN: 0.5,
+        CONF_GAIN_DB: -12.0,
+        CONF_REPEAT: 3,
+    }
+    assert type(entry.options[CONF_REPEAT]) is int
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(CONF_GAIN_DB, -31), (CONF_GAIN_DB, 13), (CONF_REPEAT, 11), (CONF_LEAD_IN, 6)],
+)
+async def test_options_flow_refuses_announcement_defaults_out_of_range(
+    hass: HomeAssistant, field: str, value: float
+) -> None:
+    entry = _entry(554)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {field: value}
+        )
+    hass.config_entries.options.async_abort(result["flow_id"])

@@ -197,7 +197,8 @@ async def test_high_priority_interrupts(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    long = await announce(hass, message=LONG, wait=False)
+    # Droppable: cut off, it ends (test_e2e_priorities.py has one that resumes).
+    long = await announce(hass, message=LONG, wait=False, droppable=True)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await asyncio.sleep(0.5)
     urgent = await announce(hass, message="Fire alarm.", priority="high")

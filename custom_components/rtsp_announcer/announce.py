@@ -38,25 +38,43 @@ from .audio.exceptions import (
     UnknownLanguageError,
     UnknownVoiceError,
 )
-from .audio.gain import volume_to_gain
+from .audio.gain import db_to_gain, volume_to_gain
 from .audio.models import BYTES_PER_SAMPLE
-from .audio.playback import ItemState, PlaybackItem
+from .audio.playback import (
+    PRIORITY_CRITICAL,
+    PRIORITY_HIGH,
+    PRIORITY_NORMAL,
+    ItemState,
+    PlaybackItem,
+)
 from .audio.speech import SpeechOptions, VoiceInfo
 from .audio.speech.protocol import VoiceEngine
 from .audio.stream import AudioStream
 from .audio.text import clean_text, normalize_text
 from .audio.url import redact_text, redact_url
 from .const import (
+    CONF_GAIN_DB,
+    CONF_LEAD_IN,
     CONF_MAX_QUEUE_AGE,
     CONF_NETWORK_TIMEOUT,
+    CONF_PREANNOUNCE,
+    CONF_PREANNOUNCE_SOUND,
+    CONF_REPEAT,
     CONF_SOURCE_TIMEOUT,
+    DEFAULT_GAIN_DB,
+    DEFAULT_LEAD_IN,
     DEFAULT_MAX_QUEUE_AGE,
     DEFAULT_NETWORK_TIMEOUT,
+    DEFAULT_PREANNOUNCE,
+    DEFAULT_PREANNOUNCE_SOUND,
+    DEFAULT_REPEAT,
+    DEFAULT_REPEAT_GAP,
     DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
     EVENT_ANNOUNCEMENT,
     LOGGER,
     MAX_MESSAGE_LENGTH,
+    SOUNDS,
 )
 from .media import async_resolve_media_source
 from .speech import SharedSpeech
@@ -66,7 +84,8 @@ _TTS_MEDIA_SOURCE = "media-source://tts/"
 # The path of a TTS media-source id that names a result stream created before
 # (assist pipelines, assist_satellite announcements), not a message.
 _TTS_STREAM_PATH = "-stream-"
-DEFAULT_CHIME = str(Path(__file__).parent / "sounds" / "chime.flac")
+_SOUNDS_DIR = Path(__file__).parent / "sounds"
+DEFAULT_CHIME = str(_SOUNDS_DIR / f"{DEFAULT_PREANNOUNCE_SOUND}.flac")
 SPEECH_OPTIONS = ("voice", "rate", "pitch", "volume", "gap")
 # Cached PCM is fed in slices so the item's bounded buffer applies to it too.
 _FEED_SECONDS = 0.5
@@ -77,6 +96,7 @@ _EVENT_TYPES = {
     ItemState.INTERRUPTED: "interrupted",
     ItemState.CANCELLED: "cancelled",
     ItemState.EXPIRED: "expired",
+    ItemState.SUSPENDED: "suspended",
 }
 
 
@@ -85,6 +105,19 @@ class Priority(StrEnum):
 
     NORMAL = "normal"
     HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """The queue's rank: a higher one cuts off what plays."""
+        return _RANKS[self]
+
+
+_RANKS = {
+    Priority.NORMAL: PRIORITY_NORMAL,
+    Priority.HIGH: PRIORITY_HIGH,
+    Priority.CRITICAL: PRIORITY_CRITICAL,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,13 +129,23 @@ class AnnounceRequest:
     tts_entity_id: str | None = None
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    preannounce: bool = True
+    # None: the stream's default (its options) for this and the fields below.
+    preannounce: bool | None = None
     preannounce_media_id: str | None = None
     volume: float = 1.0
     priority: Priority = Priority.NORMAL
     wait: bool = True
     # Seconds: all the waiting for this announcement's audio source.
     timeout: float | None = None
+    # Seconds of silence before the first sound.
+    lead_in: float | None = None
+    gain_db: float | None = None
+    repeat: int | None = None
+    # Seconds of silence between repetitions.
+    repeat_gap: float = DEFAULT_REPEAT_GAP
+    repeat_preannounce: bool = False
+    # Cut off by a higher priority: dropped instead of played again.
+    droppable: bool = False
 
 
 type Part = Callable[[PlaybackItem], Any]
@@ -114,8 +157,20 @@ class Plan:
 
     title: str
     parts: list[Part]
+    gain: float = 1.0
+    priority: Priority = Priority.NORMAL
+    resumable: bool = True
     # Seconds of audio the announcement may give before the rest is cut.
     max_seconds: float | None = None
+
+
+def announcement_gain(volume: float, gain_db: float) -> float:
+    """The linear gain of one announcement: its volume (squared) and its dB gain.
+
+    The one place where the stream's default gain (or the call's `gain_db`)
+    is applied.
+    """
+    return volume_to_gain(volume) * db_to_gain(gain_db)
 
 
 @dataclass(slots=True, eq=False)
@@ -192,11 +247,7 @@ class CallGroup:
                 return
         for member in self._members:
             assert member.plan is not None  # noqa: S101
-            member.item = member.announcer.enqueue(
-                member.plan,
-                volume=member.request.volume,
-                priority=member.request.priority,
-            )
+            member.item = member.announcer.enqueue(member.plan)
 
 
 def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
@@ -285,26 +336,67 @@ class Announcer:
         message = clean_text(request.message or "")
         if not message and not request.media_id:
             raise _validation_error("nothing_to_announce")
-        parts: list[Part] = []
-        if request.preannounce:
-            parts.append(
-                await self._media_part(
-                    request.preannounce_media_id, cache=True, request=request
-                )
-            )
+        chime = await self._chime_part(request)
+        body: list[Part] = []
         if message:
-            parts.append(await self._message_part(message, request))
+            body.append(await self._message_part(message, request))
         if stream_part is not None:
-            parts.append(stream_part)
+            body.append(stream_part)
         elif request.media_id:
-            parts.append(
+            body.append(
                 await self._media_part(request.media_id, cache=False, request=request)
             )
+        gain_db = request.gain_db
+        if gain_db is None:
+            gain_db = float(self._options.get(CONF_GAIN_DB, DEFAULT_GAIN_DB))
         return Plan(
             title=message or redact_url(request.media_id or ""),
-            parts=parts,
+            parts=self._sequence(request, chime, body),
+            gain=announcement_gain(request.volume, gain_db),
+            priority=request.priority,
+            resumable=not request.droppable,
             max_seconds=self.limits(request).total,
         )
+
+    async def _chime_part(self, request: AnnounceRequest) -> Part | None:
+        """The chime the call asks for, else the stream's, or None for none."""
+        options = self._options
+        preannounce = request.preannounce
+        if preannounce is None:
+            preannounce = bool(options.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE))
+        if not preannounce:
+            return None
+        return await self._media_part(
+            request.preannounce_media_id
+            or options.get(CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND),
+            cache=True,
+            request=request,
+        )
+
+    def _sequence(
+        self, request: AnnounceRequest, chime: Part | None, body: list[Part]
+    ) -> list[Part]:
+        """Lead-in, chime and body, then each repetition after its gap."""
+        options = self._options
+        lead_in = request.lead_in
+        if lead_in is None:
+            lead_in = float(options.get(CONF_LEAD_IN, DEFAULT_LEAD_IN))
+        repeat = request.repeat or int(options.get(CONF_REPEAT, DEFAULT_REPEAT))
+        parts: list[Part] = []
+        if lead_in > 0:
+            parts.append(_silence_part(lead_in))
+        if chime is not None:
+            parts.append(chime)
+        parts += body
+        for _ in range(repeat - 1):
+            if request.repeat_gap > 0:
+                parts.append(_silence_part(request.repeat_gap))
+            if chime is not None and request.repeat_preannounce:
+                parts.append(chime)
+            # Each repetition is produced again: the local voice and the
+            # chime come from the cache, another engine is asked again.
+            parts += body
+        return parts
 
     async def async_announce(
         self, request: AnnounceRequest, *, call: object
@@ -352,17 +444,18 @@ class Announcer:
         if len(self.stream.queue) >= self.stream.queue.max_items:
             raise self._queue_full()
 
-    def enqueue(
-        self, plan: Plan, *, volume: float = 1.0, priority: Priority = Priority.NORMAL
-    ) -> PlaybackItem:
+    def enqueue(self, plan: Plan) -> PlaybackItem:
         """Queue the planned announcement and start producing its audio."""
-        # The volume scale is perceptual (0.5 is -12 dB); the item takes the
-        # linear gain it means.
-        item = self.stream.new_item(title=plan.title, gain=volume_to_gain(volume))
+        item = self.stream.new_item(
+            title=plan.title,
+            gain=plan.gain,
+            priority=plan.priority.rank,
+            resumable=plan.resumable,
+        )
         item.max_seconds = plan.max_seconds
         item.tags["entity_id"] = self.entity_id
         try:
-            self.stream.queue.add(item, interrupt=priority is Priority.HIGH)
+            self.stream.queue.add(item)
         except QueueFullError as err:
             raise self._queue_full() from err
         self.stream.run_producer(self._produce(item, plan.parts), item)
@@ -385,12 +478,20 @@ class Announcer:
         if event_type is None or item.tags.get("reported") == item.state:
             return
         item.tags["reported"] = item.state
+        if item.state is ItemState.PLAYING and item.resumes:
+            event_type = "resumed"
         data: dict[str, Any] = {
             "type": event_type,
             "entity_id": item.tags.get("entity_id"),
             "announcement_id": item.id,
             "text": item.title,
         }
+        # Who cut off whom: the interrupting one names those it cut off, the
+        # one cut off names the last one that did.
+        if item.interrupted:
+            data["interrupted"] = list(item.interrupted)
+        if item.interrupted_by:
+            data["interrupted_by"] = item.interrupted_by[-1]
         if item.error is not None:
             data["error"] = redact_text(str(item.error))
         if "engine" in item.tags:
@@ -485,8 +586,12 @@ class Announcer:
                 "tts_failed", entity_id=engine, error=str(err)
             ) from err
         rate = self.stream.settings.sample_rate
+        # The first call speaks with the result stream prepared above; a
+        # repetition opens another one, in the same language.
         return _Speaker(
-            engine, lambda: voice.stream(message, sample_rate=rate), voice=voice
+            engine,
+            lambda: voice.stream(message, sample_rate=rate, language=request.language),
+            voice=voice,
         )
 
     def _voices_part(
@@ -672,10 +777,10 @@ class Announcer:
         return entry is not None and entry.platform == DOMAIN
 
     async def _media_part(
-        self, media_id: str | None, *, cache: bool, request: AnnounceRequest
+        self, media_id: str, *, cache: bool, request: AnnounceRequest
     ) -> Part:
-        if media_id is None:
-            source = DEFAULT_CHIME
+        if media_id in SOUNDS:
+            source = str(_SOUNDS_DIR / f"{media_id}.flac")
         else:
             source, _ = await async_resolve_media_source(
                 self._hass, media_id, self.entity_id or ""
@@ -831,6 +936,16 @@ def _tts_media(media_id: str) -> TtsMessage | TtsStream:
         ) from err
 
 
+def _silence_part(seconds: float) -> Part:
+    """Silence inside the announcement: a lead-in or a gap between repetitions."""
+
+    async def play(item: PlaybackItem) -> bool:
+        samples = round(seconds * item.sample_rate)
+        return await _feed_all(item, bytes(samples * BYTES_PER_SAMPLE))
+
+    return play
+
+
 async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:
     step = int(item.sample_rate * _FEED_SECONDS) * BYTES_PER_SAMPLE
     for start in range(0, len(pcm), step):
@@ -859,6 +974,11 @@ def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:
         "delay_ms": None if delay is None else round(delay, 1),
         "engine": item.tags.get("engine"),
         "fallback": item.tags.get("fallback", False),
+        # Those it cut off, those that cut it off, and how often it was
+        # played again from its start after that.
+        "interrupted": list(item.interrupted),
+        "interrupted_by": list(item.interrupted_by),
+        "resumed": item.resumes,
     }
 
 

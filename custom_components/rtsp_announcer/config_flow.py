@@ -19,9 +19,11 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import async_get_platforms
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -47,11 +49,16 @@ from .const import (
     CONF_FALLBACK_ENGINE,
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
+    CONF_GAIN_DB,
+    CONF_LEAD_IN,
     CONF_LEAD_MS,
     CONF_MAX_QUEUE_AGE,
     CONF_NAME,
     CONF_NETWORK_TIMEOUT,
     CONF_PCM_TRANSPORT,
+    CONF_PREANNOUNCE,
+    CONF_PREANNOUNCE_SOUND,
+    CONF_REPEAT,
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
     CONF_SOURCE_TIMEOUT,
@@ -62,10 +69,15 @@ from .const import (
     DEFAULT_CODEC,
     DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
+    DEFAULT_GAIN_DB,
+    DEFAULT_LEAD_IN,
     DEFAULT_LEAD_MS,
     DEFAULT_MAX_QUEUE_AGE,
     DEFAULT_NETWORK_TIMEOUT,
     DEFAULT_PCM_TRANSPORT,
+    DEFAULT_PREANNOUNCE,
+    DEFAULT_PREANNOUNCE_SOUND,
+    DEFAULT_REPEAT,
     DEFAULT_RTSP_TRANSPORT,
     DEFAULT_SAMPLE_RATE,
     DEFAULT_SOURCE_TIMEOUT,
@@ -73,18 +85,24 @@ from .const import (
     LOGGER,
     MAX_FIRST_AUDIO_TIMEOUT,
     MAX_FRAME_MS,
+    MAX_GAIN_DB,
+    MAX_LEAD_IN,
     MAX_LEAD_MS,
     MAX_NETWORK_TIMEOUT,
     MAX_QUEUE_AGE,
+    MAX_REPEAT,
     MAX_SOURCE_TIMEOUT,
     MIN_FIRST_AUDIO_TIMEOUT,
     MIN_FRAME_MS,
+    MIN_GAIN_DB,
     MIN_LEAD_MS,
     MIN_TIMEOUT,
     PCM_TRANSPORTS,
     RTSP_TRANSPORTS,
     SAMPLE_RATES,
+    SOUNDS,
 )
+from .media import async_resolve_media_source
 
 if TYPE_CHECKING:
     # Home Assistant 2026 installs probatio under the name voluptuous (in its
@@ -456,7 +474,14 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and save the stream options; a change restarts the stream once."""
+        errors: dict[str, str] = {}
         if user_input is not None:
+            sound = str(
+                user_input.get(CONF_PREANNOUNCE_SOUND) or DEFAULT_PREANNOUNCE_SOUND
+            ).strip()
+            if not await self._sound_exists(sound):
+                errors[CONF_PREANNOUNCE_SOUND] = "invalid_sound"
+        if user_input is not None and not errors:
             options: dict[str, Any] = {
                 CONF_CODEC: user_input[CONF_CODEC],
                 CONF_PCM_TRANSPORT: user_input[CONF_PCM_TRANSPORT],
@@ -469,6 +494,13 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
                         CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
                     )
                 ),
+                CONF_PREANNOUNCE: bool(
+                    user_input.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE)
+                ),
+                CONF_PREANNOUNCE_SOUND: sound,
+                CONF_LEAD_IN: float(user_input.get(CONF_LEAD_IN, DEFAULT_LEAD_IN)),
+                CONF_GAIN_DB: float(user_input.get(CONF_GAIN_DB, DEFAULT_GAIN_DB)),
+                CONF_REPEAT: int(user_input.get(CONF_REPEAT, DEFAULT_REPEAT)),
             } | {
                 key: float(user_input.get(key, default))
                 for key, default, _ in _TIME_LIMITS
@@ -480,9 +512,24 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
                 self._options = options
                 return await self.async_step_voice()
             return self._save(options)
+        schema = _options_schema(self.config_entry.options)
         return self.async_show_form(
-            step_id="init", data_schema=_options_schema(self.config_entry.options)
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input)
+            if user_input is not None
+            else schema,
+            errors=errors,
         )
+
+    async def _sound_exists(self, sound: str) -> bool:
+        """Whether the chime chosen is a shipped sound or audio we may read."""
+        if sound in SOUNDS:
+            return True
+        try:
+            await async_resolve_media_source(self.hass, sound, "")
+        except HomeAssistantError:
+            return False
+        return True
 
     async def async_step_voice(
         self, user_input: dict[str, Any] | None = None
@@ -588,6 +635,53 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
         | {
             vol.Required(key, default=options.get(key, default)): _seconds(maximum)
             for key, default, maximum in _TIME_LIMITS
+        }
+        | {
+            vol.Required(
+                CONF_PREANNOUNCE,
+                default=options.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE),
+            ): BooleanSelector(),
+            vol.Required(
+                CONF_PREANNOUNCE_SOUND,
+                default=options.get(CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND),
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(SOUNDS),
+                    mode=SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_PREANNOUNCE_SOUND,
+                    # A media id of the user's own sound.
+                    custom_value=True,
+                )
+            ),
+            vol.Required(
+                CONF_LEAD_IN, default=options.get(CONF_LEAD_IN, DEFAULT_LEAD_IN)
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=0,
+                    max=MAX_LEAD_IN,
+                    step=0.1,
+                    unit_of_measurement="s",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Required(
+                CONF_GAIN_DB, default=options.get(CONF_GAIN_DB, DEFAULT_GAIN_DB)
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=MIN_GAIN_DB,
+                    max=MAX_GAIN_DB,
+                    step=1,
+                    unit_of_measurement="dB",
+                    mode=NumberSelectorMode.SLIDER,
+                )
+            ),
+            vol.Required(
+                CONF_REPEAT, default=options.get(CONF_REPEAT, DEFAULT_REPEAT)
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=MAX_REPEAT, step=1, mode=NumberSelectorMode.BOX
+                )
+            ),
         }
     )
 

@@ -86,3 +86,32 @@ ATTR_VOLUME: Final = "volume"
 ATTR_PRIORITY: Final = "priority"
 ATTR_WAIT: Final = "wait"
 ATTR_TIMEOUT: Final = "timeout"
+ATTR_GAIN_DB: Final = "gain_db"
+ATTR_LEAD_IN: Final = "lead_in"
+ATTR_REPEAT: Final = "repeat"
+ATTR_REPEAT_GAP: Final = "repeat_gap"
+ATTR_REPEAT_PREANNOUNCE: Final = "repeat_preannounce"
+ATTR_DROPPABLE: Final = "droppable"
+
+# Announcement defaults of a stream (the options flow); a call overrides each.
+CONF_PREANNOUNCE: Final = "preannounce"
+CONF_PREANNOUNCE_SOUND: Final = "preannounce_sound"
+CONF_LEAD_IN: Final = "lead_in"
+CONF_GAIN_DB: Final = "gain_db"
+CONF_REPEAT: Final = "repeat"
+# The sounds shipped in `sounds/<name>.flac`; a media id may stand instead.
+SOUNDS: Final = ("chime",)
+DEFAULT_PREANNOUNCE: Final = True
+DEFAULT_PREANNOUNCE_SOUND: Final = "chime"
+# Seconds of silence before an announcement's first sound.
+DEFAULT_LEAD_IN: Final = 0.0
+MAX_LEAD_IN: Final = 5.0
+# Gain in dB applied to every announcement of the stream.
+DEFAULT_GAIN_DB: Final = 0.0
+MIN_GAIN_DB: Final = -30.0
+MAX_GAIN_DB: Final = 12.0
+DEFAULT_REPEAT: Final = 1
+MAX_REPEAT: Final = 10
+# Seconds of silence between two repetitions.
+DEFAULT_REPEAT_GAP: Final = 1.0
+MAX_REPEAT_GAP: Final = 60.0

@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.components import media_source
 from homeassistant.components.media_player import (
+    ATTR_MEDIA_ANNOUNCE,
     BrowseError,
     BrowseMedia,
     MediaPlayerDeviceClass,
@@ -23,7 +24,7 @@ from homeassistant.helpers.restore_state import (
     RestoreEntity,
 )
 
-from .announce import AnnounceRequest
+from .announce import AnnounceRequest, Priority
 from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
@@ -135,12 +136,22 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity, RestoreEntit
     async def async_play_media(
         self, media_type: MediaType | str, media_id: str, **kwargs: Any
     ) -> None:
-        """Queue an audio file, media-source item, URL or TTS message."""
+        """Play an audio file, media-source item, URL or TTS message.
+
+        With `announce` it plays over what plays, which then plays again from
+        its start, as on Home Assistant's other media players (the rules of a
+        `high` announcement); without, it is queued. A TTS media-source id
+        (from tts.speak) is spoken like the announce action.
+        """
         announcer = self._entry.runtime_data.announcer
-        # Everything on this stream is an announcement, so announce or not,
-        # media is queued behind what plays rather than cutting it off; a TTS
-        # media-source id (from tts.speak) is spoken like the announce action.
-        request = AnnounceRequest(media_id=media_id, preannounce=False, wait=False)
+        announce = bool(kwargs.get(ATTR_MEDIA_ANNOUNCE))
+        request = AnnounceRequest(
+            media_id=media_id,
+            preannounce=False,
+            wait=False,
+            priority=Priority.HIGH if announce else Priority.NORMAL,
+            repeat=1,
+        )
         announcer.check_room(request)
         plan = await announcer.async_plan(request)
         announcer.enqueue(plan)

@@ -25,19 +25,31 @@ from homeassistant.helpers import service as service_helper
 
 from .announce import AnnounceRequest, Priority
 from .const import (
+    ATTR_DROPPABLE,
+    ATTR_GAIN_DB,
     ATTR_LANGUAGE,
+    ATTR_LEAD_IN,
     ATTR_MEDIA_ID,
     ATTR_MESSAGE,
     ATTR_OPTIONS,
     ATTR_PREANNOUNCE,
     ATTR_PREANNOUNCE_MEDIA_ID,
     ATTR_PRIORITY,
+    ATTR_REPEAT,
+    ATTR_REPEAT_GAP,
+    ATTR_REPEAT_PREANNOUNCE,
     ATTR_TIMEOUT,
     ATTR_TTS_ENTITY_ID,
     ATTR_VOLUME,
     ATTR_WAIT,
+    DEFAULT_REPEAT_GAP,
     DOMAIN,
+    MAX_GAIN_DB,
+    MAX_LEAD_IN,
+    MAX_REPEAT,
+    MAX_REPEAT_GAP,
     MAX_SOURCE_TIMEOUT,
+    MIN_GAIN_DB,
     MIN_TIMEOUT,
     SERVICE_ANNOUNCE,
 )
@@ -67,7 +79,8 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
     vol.Optional(ATTR_TTS_ENTITY_ID): cv.entity_domain("tts"),
     vol.Optional(ATTR_LANGUAGE): cv.string,
     vol.Optional(ATTR_OPTIONS, default=dict): dict,
-    vol.Optional(ATTR_PREANNOUNCE, default=True): cv.boolean,
+    # No default: the stream's options have it.
+    vol.Optional(ATTR_PREANNOUNCE): cv.boolean,
     vol.Optional(ATTR_PREANNOUNCE_MEDIA_ID): media_id,
     vol.Optional(ATTR_VOLUME, default=1.0): vol.All(
         vol.Coerce(float), vol.Range(min=0.0, max=1.0)
@@ -79,6 +92,20 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
     vol.Optional(ATTR_TIMEOUT): vol.All(
         vol.Coerce(float), vol.Range(min=MIN_TIMEOUT, max=MAX_SOURCE_TIMEOUT)
     ),
+    vol.Optional(ATTR_LEAD_IN): vol.All(
+        vol.Coerce(float), vol.Range(min=0.0, max=MAX_LEAD_IN)
+    ),
+    vol.Optional(ATTR_GAIN_DB): vol.All(
+        vol.Coerce(float), vol.Range(min=MIN_GAIN_DB, max=MAX_GAIN_DB)
+    ),
+    vol.Optional(ATTR_REPEAT): vol.All(
+        vol.Coerce(int), vol.Range(min=1, max=MAX_REPEAT)
+    ),
+    vol.Optional(ATTR_REPEAT_GAP, default=DEFAULT_REPEAT_GAP): vol.All(
+        vol.Coerce(float), vol.Range(min=0.0, max=MAX_REPEAT_GAP)
+    ),
+    vol.Optional(ATTR_REPEAT_PREANNOUNCE, default=False): cv.boolean,
+    vol.Optional(ATTR_DROPPABLE, default=False): cv.boolean,
 }
 ANNOUNCE_SCHEMA = cv.make_entity_service_schema(ANNOUNCE_FIELDS)
 
@@ -91,12 +118,18 @@ def request_from(data: Mapping[str, Any]) -> AnnounceRequest:
         tts_entity_id=data.get(ATTR_TTS_ENTITY_ID),
         language=data.get(ATTR_LANGUAGE),
         options=data[ATTR_OPTIONS],
-        preannounce=data[ATTR_PREANNOUNCE],
+        preannounce=data.get(ATTR_PREANNOUNCE),
         preannounce_media_id=data.get(ATTR_PREANNOUNCE_MEDIA_ID),
         volume=data[ATTR_VOLUME],
         priority=Priority(data[ATTR_PRIORITY]),
         wait=data[ATTR_WAIT],
         timeout=data.get(ATTR_TIMEOUT),
+        lead_in=data.get(ATTR_LEAD_IN),
+        gain_db=data.get(ATTR_GAIN_DB),
+        repeat=data.get(ATTR_REPEAT),
+        repeat_gap=data[ATTR_REPEAT_GAP],
+        repeat_preannounce=data[ATTR_REPEAT_PREANNOUNCE],
+        droppable=data[ATTR_DROPPABLE],
     )
 
 

@@ -89,7 +89,9 @@ async def test_head_waits_for_its_producer_with_silence() -> None:
 
 async def test_interrupt_puts_the_new_item_first() -> None:
     queue = PlaybackQueue()
-    normal = PlaybackItem(sample_rate=RATE, title="normal")
+    # Not resumable: cut off, it ends (tests/audio/test_priorities.py has
+    # the resumable kind).
+    normal = PlaybackItem(sample_rate=RATE, title="normal", resumable=False)
     waiting = PlaybackItem(sample_rate=RATE, title="waiting")
     urgent = PlaybackItem(sample_rate=RATE, title="urgent")
     for item in (normal, waiting):

@@ -31,6 +31,15 @@ DEFAULT_BUFFER_SECONDS = 5.0
 # Items produced ahead: the one playing and the next. Producing further ahead
 # only costs processes and memory (a full queue would run 50 decoders at once).
 PRODUCE_AHEAD = 2
+# How much of an item's audio is kept to play it again from its start after a
+# higher priority item cut it off; a longer item resumes where it was cut.
+RESUME_SECONDS = 60
+
+# Priority ranks: an item cuts off the one playing when its rank is higher;
+# items of the same rank play in the order they came.
+PRIORITY_NORMAL = 0
+PRIORITY_HIGH = 1
+PRIORITY_CRITICAL = 2
 
 
 class ItemState(StrEnum):
@@ -43,6 +52,8 @@ class ItemState(StrEnum):
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # Cut off by a higher priority item; waits to play again from its start.
+    SUSPENDED = "suspended"
 
 
 FINAL_STATES = frozenset(
@@ -66,11 +77,17 @@ class PlaybackItem:
         title: str | None = None,
         gain: float = 1.0,
         buffer_seconds: float = DEFAULT_BUFFER_SECONDS,
+        priority: int = PRIORITY_NORMAL,
+        resumable: bool = True,
+        resume_seconds: float = RESUME_SECONDS,
     ) -> None:
         """Create an empty item; a producer feeds it, the queue plays it.
 
         `gain` is a linear amplitude gain (see `gain.volume_to_gain`); above
         1 the queue's limiter keeps the item from clipping.
+
+        A `resumable` item cut off by one of higher `priority` plays again
+        from its start after it; otherwise it ends as interrupted.
         """
         loop = asyncio.get_running_loop()
         self.id = uuid.uuid4().hex
@@ -85,6 +102,17 @@ class PlaybackItem:
         # Seconds of audio the item may hold in all; None: no limit.
         self.max_seconds: float | None = None
         self._fed = 0
+        self.priority = priority
+        self.resumable = resumable
+        # Ids of the items this one cut off, and of those that cut it off.
+        self.interrupted: list[str] = []
+        self.interrupted_by: list[str] = []
+        # Times it started again from its start after being cut off.
+        self.resumes = 0
+        # Everything fed so far, to play it again from its start; None once
+        # it outgrew `resume_seconds`.
+        self._recording: bytearray | None = bytearray() if resumable else None
+        self._max_recording = int(resume_seconds * sample_rate) * BYTES_PER_SAMPLE
         # Whatever the owner wants to know about the item in its listeners.
         self.tags: dict[str, Any] = {}
         self._buffer = bytearray()
@@ -118,19 +146,26 @@ class PlaybackItem:
         """
         if self.done or self.error is not None:
             return False
+        cut = False
         if self.max_seconds is not None:
             room = int(self.max_seconds * self.sample_rate) * BYTES_PER_SAMPLE
             if self._fed + len(data) > room:
-                self._buffer += data[: room - self._fed]
-                self._fed = room
-                # What fits still plays, even if the item has not started yet.
-                self.error = AudioTooLongError(
-                    f"the audio is longer than {self.max_seconds:g} s"
-                )
-                self._ended = True
-                return False
+                data = data[: room - self._fed]
+                cut = True
         self._fed += len(data)
         self._buffer += data
+        if self._recording is not None:
+            if len(self._recording) + len(data) > self._max_recording:
+                self._recording = None
+            else:
+                self._recording += data
+        if cut:
+            # What fits still plays, even if the item has not started yet.
+            self.error = AudioTooLongError(
+                f"the audio is longer than {self.max_seconds:g} s"
+            )
+            self._ended = True
+            return False
         while len(self._buffer) >= self._max_buffer and not self.done:
             self._room.clear()
             await self._room.wait()
@@ -148,6 +183,17 @@ class PlaybackItem:
         else:
             self._ended = True
 
+    def rewind(self) -> bool:
+        """Start again from the first sample; False if too long to keep.
+
+        What the producer feeds from now on follows what was fed before, so
+        it keeps producing where it was.
+        """
+        if self._recording is None:
+            return False
+        self._buffer = bytearray(self._recording)
+        return True
+
     def want(self) -> None:
         """Let the producer start: the item is about to play."""
         self._wanted.set()
@@ -162,6 +208,7 @@ class PlaybackItem:
             return
         self.state = state
         self._buffer.clear()
+        self._recording = None
         self._room.set()
         self._wanted.set()
         if not self._done.done():
@@ -245,17 +292,59 @@ class PlaybackQueue:
         return len(self._items) + (self._current is not None)
 
     def add(self, item: PlaybackItem, *, interrupt: bool = False) -> None:
-        """Queue an item; `interrupt` puts it first and ends the current one."""
+        """Queue an item by its priority; `interrupt` ranks it high at least.
+
+        It goes after every queued item of its rank or higher (items of one
+        rank play in the order they came) and before the lower ones. If the
+        current item ranks lower, it is cut off: a resumable one goes back
+        into the queue right after the new item, to play again from its
+        start; another ends as interrupted.
+        """
         if len(self) >= self._max_items:
             raise QueueFullError(self._max_items)
         if interrupt:
-            self._items.appendleft(item)
-            current, self._current = self._current, None
-            if current is not None:
-                self._finish(current, ItemState.INTERRUPTED)
-        else:
-            self._items.append(item)
+            item.priority = max(item.priority, PRIORITY_HIGH)
+        self._insert(item, after_equal=True)
+        current = self._current
+        if (
+            current is not None
+            and not current.done
+            and current.priority < item.priority
+        ):
+            self._current = None
+            self._cut_off(current, item)
         self._promote()
+
+    def _insert(self, item: PlaybackItem, *, after_equal: bool) -> None:
+        """Put an item before the first queued one of a lower rank.
+
+        With `after_equal` false it also goes before those of its own rank:
+        an item that was cut off goes back ahead of the ones that came after
+        it.
+        """
+        for index, queued in enumerate(self._items):
+            if queued.priority < item.priority or (
+                not after_equal and queued.priority == item.priority
+            ):
+                self._items.insert(index, item)
+                return
+        self._items.append(item)
+
+    def _cut_off(self, current: PlaybackItem, by: PlaybackItem) -> None:
+        if current.state is ItemState.QUEUED:
+            # Not heard yet: it only waits longer.
+            self._insert(current, after_equal=False)
+            return
+        by.interrupted.append(current.id)
+        current.interrupted_by.append(by.id)
+        if current.resumable:
+            if not current.rewind():
+                _LOGGER.debug("Item %s is too long to replay; it resumes", current.id)
+            current.state = ItemState.SUSPENDED
+            self._insert(current, after_equal=False)
+            self._notify(current)
+            return
+        self._finish(current, ItemState.INTERRUPTED)
 
     def stop(self) -> None:
         """End what plays and drop everything queued (media stop)."""
@@ -323,11 +412,8 @@ class PlaybackQueue:
                     continue
                 # Head of line waits for its producer: silence meanwhile.
                 return None
-            if item.state is ItemState.QUEUED:
-                item.state = ItemState.PLAYING
-                item.started_at = asyncio.get_running_loop().time()
-                self._active = True
-                self._notify(item)
+            if item.state is not ItemState.PLAYING:
+                self._start(item)
             item.samples_played += samples
             if item.exhausted:
                 self._current = None
@@ -339,6 +425,16 @@ class PlaybackQueue:
         if limiter is None or limiter.sample_rate != item.sample_rate:
             limiter = self.limiter = Limiter(item.sample_rate)
         return limiter.process(frame, item.gain * self.gain)
+
+    def _start(self, item: PlaybackItem) -> None:
+        """Its first frame goes out: for the first time, or again after a cut."""
+        if item.state is ItemState.SUSPENDED:
+            item.resumes += 1
+        else:
+            item.started_at = asyncio.get_running_loop().time()
+        item.state = ItemState.PLAYING
+        self._active = True
+        self._notify(item)
 
     def _too_old(self, item: PlaybackItem) -> bool:
         if self.max_age is None or item.done or item.state is not ItemState.QUEUED:

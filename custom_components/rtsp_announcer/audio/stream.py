@@ -21,7 +21,13 @@ from .clock import Clock
 from .exceptions import TransportError
 from .gain import volume_to_gain
 from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettings
-from .playback import DEFAULT_MAX_ITEMS, ItemState, PlaybackItem, PlaybackQueue
+from .playback import (
+    DEFAULT_MAX_ITEMS,
+    PRIORITY_NORMAL,
+    ItemState,
+    PlaybackItem,
+    PlaybackQueue,
+)
 from .publisher import Publisher, Supervision, TaskFactory
 from .transport import FifoFeed, PcmFeed, TransportSink, UnixSocketFeed
 from .url import redact_url
@@ -272,10 +278,21 @@ class AudioStream:
         self.queue.gain = 0.0 if self.muted else volume_to_gain(self.volume)
         self._notify()
 
-    def new_item(self, *, title: str | None = None, gain: float = 1.0) -> PlaybackItem:
+    def new_item(
+        self,
+        *,
+        title: str | None = None,
+        gain: float = 1.0,
+        priority: int = PRIORITY_NORMAL,
+        resumable: bool = True,
+    ) -> PlaybackItem:
         """Create an item at the stream's rate."""
         return PlaybackItem(
-            sample_rate=self.settings.sample_rate, title=title, gain=gain
+            sample_rate=self.settings.sample_rate,
+            title=title,
+            gain=gain,
+            priority=priority,
+            resumable=resumable,
         )
 
     def run_producer(self, coro: Coroutine[Any, Any, None], item: PlaybackItem) -> None:
