@@ -177,7 +177,7 @@ async def test_stream_defaults_apply_and_a_call_overrides_each(
             preannounce=True,
         )
     )
-    assert plan.gain == 0.5
+    assert plan.gain == 0.25  # volume 0.5 is -12 dB
     assert len(plan.parts) == 2
 
 
