@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +23,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
-POLL = 0.02
-
+from .helpers.waiting import until
 
 # Only the integration's ffmpeg processes use these; the test servers do not.
 _OWN_FLAGS = {"-progress", "-protocol_whitelist"}
@@ -68,18 +66,19 @@ async def wait_for_state(
     timeout: float = 10.0,  # noqa: ASYNC109
 ) -> State:
     """Poll until the entity's state satisfies `predicate`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: State | None = None
-    for _ in range(int(timeout / POLL) + 1):
-        last = hass.states.get(entity_id)
-        if last is not None and predicate(last):
-            return last
-        if loop.time() > deadline:
-            break
-        await asyncio.sleep(POLL)
-    msg = f"{entity_id} never matched; last state {last}"
-    raise TimeoutError(msg)
+
+    def matches() -> bool:
+        state = hass.states.get(entity_id)
+        return state is not None and predicate(state)
+
+    try:
+        await until(matches, timeout, entity_id)
+    except TimeoutError:
+        msg = f"{entity_id} never matched; last state {hass.states.get(entity_id)}"
+        raise TimeoutError(msg) from None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state
 
 
 async def wait_available(

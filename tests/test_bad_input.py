@@ -15,7 +15,7 @@ import asyncio
 import collections
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -36,6 +36,7 @@ from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
 from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -528,7 +529,7 @@ async def test_shell_syntax_in_the_url_is_never_run(
     entry = add_entry(hass, url)
     assert await hass.config_entries.async_setup(entry.entry_id)
     publisher = entry.runtime_data.stream.publisher
-    await until_attempts(lambda: publisher.pid is not None)
+    await until(lambda: publisher.pid is not None, 10, "an ffmpeg attempt")
     # The running ffmpeg got the URL as one argument, from no shell.
     process = psutil.Process(publisher.pid)
     assert process.cmdline()[-1] == url
@@ -539,12 +540,3 @@ async def test_shell_syntax_in_the_url_is_never_run(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert not marker.exists()
     assert ffmpeg_children() == []
-
-
-async def until_attempts(predicate: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    msg = "ffmpeg never tried"
-    raise TimeoutError(msg)

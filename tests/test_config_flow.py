@@ -63,7 +63,8 @@ from custom_components.rtsp_announcer.const import (
 
 from .common import ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
-from .test_faults import StatusServer, until
+from .helpers.waiting import until
+from .test_faults import StatusServer
 
 FLOW = "custom_components.rtsp_announcer.config_flow"
 PROBE_TIMEOUT = "custom_components.rtsp_announcer.audio.probe.PROBE_TIMEOUT"
@@ -555,8 +556,7 @@ async def test_cancelled_publish_attempt_leaves_no_ffmpeg(silent_port: int) -> N
     attempt = asyncio.create_task(
         probe_publish("ffmpeg", StreamSettings(url=_url(silent_port)))
     )
-    await asyncio.sleep(0.5)
-    assert ffmpeg_children() != []
+    await until(lambda: ffmpeg_children() != [], 5, "the publishing ffmpeg")
 
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):

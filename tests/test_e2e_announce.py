@@ -35,6 +35,7 @@ from .common import (
 )
 from .helpers.analysis import rms_dbfs, rms_windows, tone_segments
 from .helpers.rtsp import ListenReceiver
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -129,7 +130,8 @@ async def test_english_message_is_heard(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    await asyncio.sleep(0.3)
+    # Past the start-up burst: the stream has run on for a while.
+    await receiver.wait_for_samples(receiver.total_samples + int(0.3 * RATE), 5)
     before = receiver.total_samples
     response = await announce(hass, message=SHORT, language="en")
     result = response[ENTITY]
@@ -197,9 +199,13 @@ async def test_high_priority_interrupts(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
+    before = receiver.total_samples
     long = await announce(hass, message=LONG, wait=False)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
-    await asyncio.sleep(0.5)
+    # Interrupted while it is being heard.
+    await until(
+        lambda: bool(speech_spans(receiver.samples()[before:])), 5, "the long message"
+    )
     urgent = await announce(hass, message="Fire alarm.", priority="high")
     assert urgent[ENTITY]["state"] == "finished"
     await hass.async_block_till_done()

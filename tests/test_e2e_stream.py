@@ -45,8 +45,15 @@ from .common import (
     wait_for_state,
     wait_unavailable,
 )
-from .helpers.analysis import continuity, dominant_frequency, rms_dbfs, tone_segments
+from .helpers.analysis import (
+    continuity,
+    dominant_frequency,
+    first_onset,
+    rms_dbfs,
+    tone_segments,
+)
 from .helpers.rtsp import ListenReceiver, Reader, RelayServer
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -194,6 +201,12 @@ async def test_relay_with_udp_and_a_separate_reader(
     assert ffmpeg_children() == []
 
 
+def tone_onset(receiver: ListenReceiver, since: int) -> int | None:
+    """Index (into all samples) of the first loud window after `since`."""
+    start = first_onset(receiver.samples()[since:], RATE, -40.0)
+    return None if start is None else since + round(start * RATE)
+
+
 async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> None:
     tone = make_tone(media_dir / "long.wav", freq=1000, seconds=5.0)
     async with ListenReceiver(rate=RATE) as receiver:
@@ -207,9 +220,14 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             blocking=True,
         )
         assert state_of(hass, ENTITY).attributes["volume_level"] == 0.5
+        before = receiver.total_samples
         await play(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
-        await asyncio.sleep(0.8)
+        # Half a second of the tone, from a window past its onset.
+        await until(lambda: tone_onset(receiver, before) is not None, 5, "the tone")
+        onset = tone_onset(receiver, before)
+        assert onset is not None
+        await receiver.wait_for_samples(onset + RATE // 50 + RATE // 2, timeout=5)
         loud = receiver.samples()[-RATE // 2 :]
         await hass.services.async_call(
             MP_DOMAIN,
@@ -218,7 +236,10 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             blocking=True,
         )
         assert state_of(hass, ENTITY).attributes["is_volume_muted"] is True
-        await asyncio.sleep(0.8)
+        # Within 3 s, long before the 5 s tone ends: only the mute can be silent.
+        await until(
+            lambda: rms_dbfs(receiver.samples()[-RATE // 2 :]) < -80, 3, "silence"
+        )
         muted = receiver.samples()[-RATE // 2 :]
         # Half volume is a quarter of the amplitude (squared curve): about -12 dB
         # under full scale of the 0.125-amplitude tone, muted is digital silence.

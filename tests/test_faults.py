@@ -19,7 +19,7 @@ import random
 import select
 import signal
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
 
@@ -64,6 +64,7 @@ from .common import (
 )
 from .helpers.analysis import arrival_gaps, continuity, rms_windows
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, dies_with_parent, free_port
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -174,22 +175,6 @@ def publisher_of(entry: MockConfigEntry) -> Publisher:
     publisher: Publisher | None = entry.runtime_data.stream.publisher
     assert publisher is not None
     return publisher
-
-
-async def until(
-    predicate: Callable[[], bool],
-    timeout: float,  # noqa: ASYNC109
-    what: str,
-) -> float:
-    """Poll until `predicate()`; return the seconds it took."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not predicate():
-        if loop.time() - start > timeout:
-            msg = f"{what} not within {timeout} s"
-            raise TimeoutError(msg)
-        await asyncio.sleep(0.02)
-    return loop.time() - start
 
 
 def speech_extent(samples: NDArray[np.int16]) -> tuple[float, float] | None:
@@ -319,9 +304,17 @@ async def test_the_item_playing_when_ffmpeg_dies_is_heard_whole(
         entry = await start_stream(hass, receiver.url)
     await wait_available(hass, ENTITY)
     await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    before = receiver.total_samples
+    called = time.monotonic()
     call = asyncio.create_task(announce(hass, message=LONG))
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
-    await asyncio.sleep(1.5)
+    # Killed while its speech is being heard.
+    await until(
+        lambda: speech_extent(receiver.samples()[before:]) is not None,
+        10,
+        "the announcement at the receiver",
+    )
+    killed_after = time.monotonic() - called
     pid = publisher_of(entry).pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
@@ -335,7 +328,8 @@ async def test_the_item_playing_when_ffmpeg_dies_is_heard_whole(
     heard = extent[1] - extent[0]
     assert heard == pytest.approx(result["duration"], abs=0.5)
     FIGURES.info(
-        f"killed 1.5 s into a {result['duration']:.2f} s announcement:"
+        f"killed {killed_after:.2f} s after the call of a"
+        f" {result['duration']:.2f} s announcement, once it was heard:"
         f" {heard:.2f} s of it heard after the restart"
     )
     await unload(hass, entry)

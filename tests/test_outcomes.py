@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -23,6 +22,7 @@ from .audio.test_decoder import wav_bytes
 from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.http import HttpServer, Reply
 from .helpers.rtsp import ListenReceiver
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 
@@ -123,11 +123,7 @@ async def test_an_announcement_cut_by_an_unload_is_cancelled(
     url = server.route("/long.wav", Reply(body=body, send_first=len(body) // 3))
     hass.config.allowlist_external_urls = {server.url("/")}
     await call(hass, media_id=url, wait=False)
-    for _ in range(200):
-        if any(event["type"] == "started" for event in events):
-            break
-        await hass.async_block_till_done()
-        await asyncio.sleep(0.02)
+    await until(lambda: any(event["type"] == "started" for event in events), 4)
     assert await hass.config_entries.async_unload(live.entry_id)
     await hass.async_block_till_done()
     types = [event["type"] for event in events]
