@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.core import Event, HomeAssistant, callback
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
+
+from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.http import HttpServer
+from .helpers.rtsp import ListenReceiver
+
+HALL = "media_player.hall"
+# Nothing listens on the discard port: a stream publishing there is down.
+DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +37,52 @@ def no_tts_file_cache() -> Generator[None]:
     """
     with patch("homeassistant.components.tts.DEFAULT_CACHE", new=False):
         yield
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ListenReceiver]:
+    """A real RTSP server (ffmpeg's listener, any path, TCP or UDP) that records."""
+    async with ListenReceiver() as running:
+        yield running
+
+
+@pytest.fixture
+async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
+    """An HTTP server on 127.0.0.1 whose paths answer as the test routes them."""
+    async with HttpServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
+    """A stream "Hall" that is down: nothing listens on its port."""
+    entry = add_entry(hass, DEAD_URL)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
+    """A stream "Hall" that publishes to a real RTSP server."""
+    async with ListenReceiver() as running:
+        entry = add_entry(hass, running.url)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, HALL)
+        yield entry
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+@pytest.fixture
+def events(hass: HomeAssistant) -> list[dict[str, Any]]:
+    """The data of every announcement event, in order."""
+    seen: list[dict[str, Any]] = []
+
+    @callback
+    def heard(event: Event) -> None:
+        seen.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_ANNOUNCEMENT, heard)
+    return seen

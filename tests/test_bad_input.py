@@ -260,12 +260,6 @@ def build_call(noise: dict[str, Any], mutations: list[tuple[str, Any]]) -> Any:
 
 
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
 async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerator[Any]:
     """A stream publishing to a real receiver; unloaded and checked afterwards."""
     entry = add_entry(hass, receiver.url)

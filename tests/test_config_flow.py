@@ -192,13 +192,6 @@ def mock_setup_entry() -> Generator[AsyncMock]:
 
 
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    """A real RTSP server: ffmpeg's listener, any path, TCP or UDP."""
-    async with ListenReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens."""
     return free_port()

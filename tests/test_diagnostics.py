@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -59,12 +58,6 @@ VOLATILE = path_type(
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Home Assistant's snapshot format, kept in tests/snapshots/."""
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
-
-
-@pytest.fixture
-async def receiver() -> Any:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 async def test_diagnostics_of_a_publishing_stream(

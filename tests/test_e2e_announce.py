@@ -100,12 +100,6 @@ async def start_stream(
 
 
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
 async def stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:

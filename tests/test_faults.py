@@ -19,7 +19,6 @@ import random
 import select
 import signal
 import time
-from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
 
@@ -141,12 +140,6 @@ class StatusServer:
         finally:
             self._writers.discard(writer)
             writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import Announcer
-from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.const import DOMAIN
 from custom_components.rtsp_announcer.diagnostics import (
     async_get_config_entry_diagnostics,
 )
@@ -22,15 +23,8 @@ from .audio.test_decoder import wav_bytes
 from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.http import HttpServer, Reply
 from .helpers.rtsp import ListenReceiver
-from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
-    async with HttpServer() as running:
-        yield running
 
 
 @pytest.fixture
@@ -43,18 +37,6 @@ async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
         if entry.state.recoverable:
             assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
-
-
-@pytest.fixture
-def events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @callback
-    def heard(event: Event) -> None:
-        seen.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_ANNOUNCEMENT, heard)
-    return seen
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:
@@ -123,7 +105,11 @@ async def test_an_announcement_cut_by_an_unload_is_cancelled(
     url = server.route("/long.wav", Reply(body=body, send_first=len(body) // 3))
     hass.config.allowlist_external_urls = {server.url("/")}
     await call(hass, media_id=url, wait=False)
-    await until(lambda: any(event["type"] == "started" for event in events), 4)
+    for _ in range(200):
+        if any(event["type"] == "started" for event in events):
+            break
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.02)
     assert await hass.config_entries.async_unload(live.entry_id)
     await hass.async_block_till_done()
     types = [event["type"] for event in events]

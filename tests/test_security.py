@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -82,12 +81,6 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("custom_components.rtsp_announcer").setLevel(logging.DEBUG)
     return caplog
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 async def test_password_never_shown_while_publishing_and_failing(

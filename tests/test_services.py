@@ -74,12 +74,6 @@ async def tear_down(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
 async def hall(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:

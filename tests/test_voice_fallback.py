@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +116,6 @@ async def add_voices(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
     other.add_to_hass(hass)
     with mock_config_flow("test", ConfigFlow):
         assert await hass.config_entries.async_setup(other.entry_id)
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 @pytest.fixture

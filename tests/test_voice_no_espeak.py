@@ -7,7 +7,7 @@ flow sets one. Every way in speaks with it, heard at a real RTSP reader.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -86,12 +86,6 @@ class VoicedTone(ToneVoice):
     ) -> Any:
         self.options.append({"language": language, **options})
         return await super().async_get_tts_audio(message, language, options)
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 @pytest.fixture
