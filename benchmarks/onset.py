@@ -44,7 +44,6 @@ from unittest.mock import patch
 
 import numpy as np
 from homeassistant.components import tts
-from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.components.tts.const import DATA_COMPONENT
 from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.const import __version__ as ha_version
@@ -79,6 +78,7 @@ from custom_components.rtsp_announcer.audio.speech import NATIVE_RATE, SpeechEng
 from custom_components.rtsp_announcer.tts import LocalVoiceEntity, wav_stream_header
 from tests.common import add_voice
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent
+from tests.voices import ToneVoice
 
 RATES = (48000, 24000)
 FRAME_S = 0.010
@@ -210,22 +210,6 @@ async def codec_floor(rate: int, runs: int, rng: np.random.Generator) -> Series:
 
 
 # --------------------------------------------------------------------------- (b) onset
-
-
-class RecordedVoice(TextToSpeechEntity):
-    """Another TTS entity: it returns the same recorded speech as MP3."""
-
-    _attr_name = "Recorded voice"
-    _attr_default_language = "en"
-    _attr_supported_languages = ["en"]  # noqa: RUF012
-
-    def __init__(self, mp3: bytes) -> None:
-        self._mp3 = mp3
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        return "mp3", self._mp3
 
 
 async def encode_mp3(pcm: bytes, rate: int) -> bytes:
@@ -530,7 +514,8 @@ async def run(args: argparse.Namespace) -> None:
     figures: dict[int, RateFigures] = {}
     async with home_assistant() as hass:
         mp3 = await recorded_mp3()
-        await add_voice(hass, RecordedVoice(mp3))
+        # Another TTS entity: it returns the same recorded speech as MP3.
+        await add_voice(hass, ToneVoice("Recorded voice", mp3))
         for rate in RATES:
             figures[rate] = await measure_rate(hass, rate, args.runs, rng, mp3)
     report(figures)

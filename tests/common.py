@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 from homeassistant.components.tts import TextToSpeechEntity
@@ -23,7 +24,14 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
+from .helpers.rtsp import DEFAULT_RATE
 from .helpers.waiting import until
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .helpers.rtsp import ListenReceiver
 
 # Only the integration's ffmpeg processes use these; the test servers do not.
 _OWN_FLAGS = {"-progress", "-protocol_whitelist"}
@@ -57,6 +65,32 @@ def add_entry(
     )
     entry.add_to_hass(hass)
     return entry
+
+
+async def start_stream(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    name: str = "Hall",
+    *,
+    min_samples: int = DEFAULT_RATE // 4,
+    options: Mapping[str, object] | None = None,
+) -> MockConfigEntry:
+    """Set up a stream publishing to `receiver`; return once its audio arrives."""
+    entry = add_entry(hass, receiver.url, name=name, **(options or {}))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, f"media_player.{name.lower()}")
+    await receiver.wait_for_session(1, timeout=10, min_samples=min_samples)
+    return entry
+
+
+async def heard_after(
+    receiver: ListenReceiver, before: int, tail_s: float = 0.8
+) -> NDArray[np.int16]:
+    """What arrived since sample `before`, once `tail_s` more has arrived."""
+    await receiver.wait_for_samples(
+        receiver.total_samples + int(tail_s * receiver.rate), timeout=5
+    )
+    return receiver.samples()[before:]
 
 
 async def wait_for_state(
@@ -137,8 +171,8 @@ def record_events(hass: HomeAssistant, event_type: str) -> list[Event]:
     return events
 
 
-async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
-    """Set the entity up as another integration's TTS entity."""
+async def add_voice(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
+    """Set the entities up as another integration's TTS entities."""
     assert await async_setup_component(hass, "tts", {})
 
     async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -147,7 +181,7 @@ async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
 
     mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
     mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
+    setup_test_component_platform(hass, "tts", list(voices), from_config_entry=True)
     other = MockConfigEntry(domain="test")
     other.add_to_hass(hass)
     with mock_config_flow("test", ConfigFlow):

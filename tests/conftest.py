@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -12,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, make_tone, wait_available
 from .helpers.http import HttpServer
 from .helpers.rtsp import ListenReceiver
 
@@ -73,6 +74,12 @@ async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
         yield entry
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+@pytest.fixture
+def tone(tmp_path: Path) -> bytes:
+    """0.6 s of a 500 Hz tone as MP3: what a `ToneVoice` says."""
+    return make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.6).read_bytes()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 from homeassistant.components import tts
-from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from numpy.typing import NDArray
@@ -24,18 +23,19 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
 from .common import (
-    add_entry,
     add_voice,
     ffmpeg_children,
+    heard_after,
     make_tone,
     record_events,
+    start_stream,
     state_of,
-    wait_available,
     wait_for_state,
 )
 from .helpers.analysis import rms_dbfs, rms_windows, tone_segments
 from .helpers.rtsp import ListenReceiver
 from .helpers.waiting import until
+from .voices import ToneVoice
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -89,34 +89,14 @@ async def announce(
     return dict(response)
 
 
-async def start_stream(
-    hass: HomeAssistant, receiver: ListenReceiver, name: str = "Hall", **options: Any
-) -> MockConfigEntry:
-    entry = add_entry(hass, receiver.url, name=name, **options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, f"media_player.{name.lower()}")
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 2)
-    return entry
-
-
 @pytest.fixture
 async def stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     yield entry
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
-
-
-async def heard_after(
-    receiver: ListenReceiver, before: int, tail_s: float = 0.8
-) -> NDArray[np.int16]:
-    """What arrived since `before`, once `tail_s` of silence more has arrived."""
-    await receiver.wait_for_samples(
-        receiver.total_samples + int(tail_s * RATE), timeout=5
-    )
-    return receiver.samples()[before:]
 
 
 @pytest.mark.usefixtures("stream")
@@ -260,8 +240,8 @@ async def test_volume_scales_the_announcement(
 
 async def test_two_streams_in_one_call(hass: HomeAssistant) -> None:
     async with ListenReceiver(rate=RATE) as hall, ListenReceiver(rate=RATE) as shop:
-        first = await start_stream(hass, hall, "Hall")
-        second = await start_stream(hass, shop, "Shop")
+        first = await start_stream(hass, hall, "Hall", min_samples=RATE // 2)
+        second = await start_stream(hass, shop, "Shop", min_samples=RATE // 2)
         marks = (hall.total_samples, shop.total_samples)
         response = await announce(
             hass, ["media_player.hall", "media_player.shop"], message=SHORT
@@ -290,7 +270,7 @@ async def three_streams(hass: HomeAssistant) -> AsyncGenerator[list[str]]:
         ListenReceiver(rate=RATE) as three,
     ):
         entries = [
-            await start_stream(hass, receiver, name)
+            await start_stream(hass, receiver, name, min_samples=RATE // 2)
             for receiver, name in ((one, "One"), (two, "Two"), (three, "Three"))
         ]
         yield THREE
@@ -379,31 +359,13 @@ async def test_tts_speak_to_the_stream(
     assert speech_spans(await heard_after(receiver, before))
 
 
-class ToneVoice(TextToSpeechEntity):
-    """Another TTS engine: it 'speaks' a 500 Hz tone as MP3, whatever the text."""
-
-    _attr_name = "Tone voice"
-    _attr_default_language = "en"
-
-    def __init__(self, audio: bytes) -> None:
-        self._attr_supported_languages = ["en"]
-        self._audio = audio
-        self.messages: list[str] = []
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        self.messages.append(message)
-        return "mp3", self._audio
-
-
 async def test_any_tts_entity_as_the_voice(
     hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
 ) -> None:
     mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
+    voice = ToneVoice("Tone voice", mp3.read_bytes())
     await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
     response = await announce(
         hass, message="Dinner is ready.", tts_entity_id="tts.tone_voice"
@@ -423,9 +385,9 @@ async def test_tts_speak_with_another_voice(
     hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
 ) -> None:
     mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
+    voice = ToneVoice("Tone voice", mp3.read_bytes())
     await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
     await hass.services.async_call(
         "tts",
@@ -456,9 +418,9 @@ async def test_a_tts_result_stream_is_played(
     # What assist pipelines and satellite announcements hand a media player:
     # the id of a result stream created and given its message beforehand.
     mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
+    voice = ToneVoice("Tone voice", mp3.read_bytes())
     await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     result = tts.async_create_stream(hass, engine, language="en")
     result.async_set_message(SHORT)
     media_id = f"media-source://tts/-stream-/{result.token}"

@@ -15,19 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.setup import async_setup_component
-from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 
 from custom_components.rtsp_announcer import diagnostics
@@ -43,42 +34,22 @@ from custom_components.rtsp_announcer.const import (
 from custom_components.rtsp_announcer.voices import TtsEntityVoice
 
 from .common import (
-    add_entry,
+    add_voice,
     ffmpeg_children,
+    heard_after,
     make_tone,
     record_events,
-    wait_available,
+    start_stream,
 )
-from .helpers.analysis import tone_segments
+from .helpers.analysis import tone_seconds
 from .helpers.rtsp import ListenReceiver
+from .voices import ToneVoice
 
 ENTITY = "media_player.hall"
 RATE = 24000
 TONE = "tts.tone_voice"
 FAILING = "tts.failing_voice"
 HANGING = "tts.hanging_voice"
-
-
-class ToneVoice(TextToSpeechEntity):
-    """A voice that 'speaks' a tone as MP3, whatever the text."""
-
-    _attr_default_language = "en"
-
-    def __init__(self, name: str, audio: bytes) -> None:
-        self._attr_name = name
-        self._attr_supported_languages = ["en"]
-        self._audio = audio
-        self.messages: list[str] = []
-        self.broken = False
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        self.messages.append(message)
-        if self.broken:
-            msg = "the voice service is down"
-            raise HomeAssistantError(msg)
-        return "mp3", self._audio
 
 
 class HangingVoice(TextToSpeechEntity):
@@ -101,41 +72,9 @@ class HangingVoice(TextToSpeechEntity):
         raise HomeAssistantError(msg)
 
 
-async def add_voices(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
-    """Set the entities up as another integration's TTS entities."""
-    assert await async_setup_component(hass, "tts", {})
-
-    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", list(voices), from_config_entry=True)
-    other = MockConfigEntry(domain="test")
-    other.add_to_hass(hass)
-    with mock_config_flow("test", ConfigFlow):
-        assert await hass.config_entries.async_setup(other.entry_id)
-
-
-@pytest.fixture
-def tone(tmp_path: Path) -> bytes:
-    return make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.6).read_bytes()
-
-
 @pytest.fixture
 def other_tone(tmp_path: Path) -> bytes:
     return make_tone(tmp_path / "other.mp3", freq=700, seconds=0.6).read_bytes()
-
-
-async def start(
-    hass: HomeAssistant, receiver: ListenReceiver, **options: Any
-) -> MockConfigEntry:
-    entry = add_entry(hass, receiver.url, **options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
-    return entry
 
 
 async def stop(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -156,28 +95,17 @@ async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     return result
 
 
-async def heard_after(receiver: ListenReceiver, before: int) -> NDArray[np.int16]:
-    await receiver.wait_for_samples(receiver.total_samples + int(0.6 * RATE), 5)
-    return receiver.samples()[before:]
-
-
-def heard_tone(samples: NDArray[np.int16], freq: int) -> float:
-    """Seconds of the tone at `freq` that were heard."""
-    segments = tone_segments(samples, RATE, freq, max_gap_ms=60)
-    return sum(end - begin for begin, end in segments)
-
-
 async def test_a_failing_default_is_replaced_by_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
 ) -> None:
     failing = ToneVoice("Failing voice", other_tone)
     failing.broken = True
     fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, failing, fallback)
-    entry = await start(
+    await add_voice(hass, failing, fallback)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+        options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
     )
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
@@ -189,9 +117,9 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
     assert result["fallback"] is True
     assert failing.messages == ["Dinner is ready."]
     assert fallback.messages == ["Dinner is ready."]
-    heard = await heard_after(receiver, before)
-    assert heard_tone(heard, 500) == pytest.approx(0.6, abs=0.15)
-    assert heard_tone(heard, 700) == 0
+    heard = await heard_after(receiver, before, 0.6)
+    assert tone_seconds(heard, RATE, 500) == pytest.approx(0.6, abs=0.15)
+    assert tone_seconds(heard, RATE, 700) == 0
     await hass.async_block_till_done()
     finished = [event.data for event in events if event.data["type"] == "finished"]
     assert finished[0]["engine"] == TONE
@@ -210,11 +138,11 @@ async def test_the_breaker_opens_then_lets_the_default_back(
     failing = ToneVoice("Failing voice", other_tone)
     failing.broken = True
     fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, failing, fallback)
-    entry = await start(
+    await add_voice(hass, failing, fallback)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+        options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
     )
     for number in range(3):
         result = await announce(hass, message=f"Call {number}.")
@@ -232,7 +160,7 @@ async def test_the_breaker_opens_then_lets_the_default_back(
     assert result["engine"] == TONE
     assert result["fallback"] is True
     assert len(failing.messages) == 3
-    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
 
     # After the cool-down one trial goes to the default; it speaks again.
     failing.broken = False
@@ -243,9 +171,9 @@ async def test_the_breaker_opens_then_lets_the_default_back(
     assert result["engine"] == FAILING
     assert result["fallback"] is False
     assert failing.messages[-1] == "Call 4."
-    heard = await heard_after(receiver, before)
-    assert heard_tone(heard, 700) == pytest.approx(0.6, abs=0.15)
-    assert heard_tone(heard, 500) == 0
+    heard = await heard_after(receiver, before, 0.6)
+    assert tone_seconds(heard, RATE, 700) == pytest.approx(0.6, abs=0.15)
+    assert tone_seconds(heard, RATE, 500) == 0
     found = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
     assert found["voices"]["breakers"][FAILING] == {
         "state": "closed",
@@ -260,11 +188,11 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
 ) -> None:
     hanging = HangingVoice()
     fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, hanging, fallback)
-    entry = await start(
+    await add_voice(hass, hanging, fallback)
+    entry = await start_stream(
         hass,
         receiver,
-        **{
+        options={
             CONF_VOICE_ENGINE: HANGING,
             CONF_FALLBACK_ENGINE: TONE,
             CONF_FIRST_AUDIO_TIMEOUT: 0.5,
@@ -277,7 +205,7 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
     assert hanging.messages == ["Dinner is ready."]
     # No more delay than the limit (and the fallback's own start).
     assert 500 <= result["delay_ms"] < 1500
-    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     hanging.release.set()
     await hass.async_block_till_done()
     await stop(hass, entry)
@@ -288,8 +216,8 @@ async def test_without_a_fallback_the_failure_is_the_calls(
 ) -> None:
     failing = ToneVoice("Failing voice", other_tone)
     failing.broken = True
-    await add_voices(hass, failing)
-    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: FAILING})
+    await add_voice(hass, failing)
+    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: FAILING})
     with pytest.raises(HomeAssistantError) as err:
         await announce(hass, message="Dinner is ready.")
     assert err.value.translation_key == "announcement_failed"
@@ -301,18 +229,21 @@ async def test_the_local_voice_as_the_fallback(
 ) -> None:
     failing = ToneVoice("Failing voice", other_tone)
     failing.broken = True
-    await add_voices(hass, failing)
-    entry = await start(
+    await add_voice(hass, failing)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: "tts.hall_local_voice"},
+        options={
+            CONF_VOICE_ENGINE: FAILING,
+            CONF_FALLBACK_ENGINE: "tts.hall_local_voice",
+        },
     )
     before = receiver.total_samples
     result = await announce(hass, message="Turn on the kitchen lights.")
     assert result["engine"] == "tts.hall_local_voice"
     assert result["fallback"] is True
     assert result["duration"] > 0.8
-    heard = await heard_after(receiver, before)
+    heard = await heard_after(receiver, before, 0.6)
     # espeak-ng's words, louder than the silence padding.
     assert int(np.abs(heard.astype(np.int32)).max()) > 3000
     await stop(hass, entry)
@@ -326,8 +257,8 @@ async def test_another_voices_leading_silence_is_trimmed(
     late = tmp_path / "late.mp3"
     await _after_silence(tone, late)
     voice = ToneVoice("Tone voice", late.read_bytes())
-    await add_voices(hass, voice)
-    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: TONE})
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: TONE})
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
     # Only the tone is played (and MP3's own few ms of padding).
@@ -348,11 +279,11 @@ async def _after_silence(tone: Path, out: Path) -> None:
 async def test_a_missing_default_leaves_the_words_to_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
-    await add_voices(hass, ToneVoice("Tone voice", tone))
-    entry = await start(
+    await add_voice(hass, ToneVoice("Tone voice", tone))
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
+        options={CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
     )
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
@@ -364,11 +295,11 @@ async def test_a_silent_voice_without_a_fallback_fails_in_time(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     hanging = HangingVoice()
-    await add_voices(hass, hanging)
-    entry = await start(
+    await add_voice(hass, hanging)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
+        options={CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
     )
     started = time.monotonic()
     with pytest.raises(HomeAssistantError) as err:
@@ -386,7 +317,7 @@ async def test_another_tts_entity_is_a_voice_engine(
 ) -> None:
     """Text in, PCM at the asked rate out, through the same protocol as espeak-ng."""
     voice = ToneVoice("Tone voice", tone)
-    await add_voices(hass, voice)
+    await add_voice(hass, voice)
     engine: VoiceEngine = TtsEntityVoice(hass, TONE, binary="ffmpeg")
     assert engine.name == TONE
     pcm = b"".join([chunk async for chunk in engine.stream("Hi", sample_rate=16000)])
