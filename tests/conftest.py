@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
 from .common import add_entry, ffmpeg_children, make_tone, wait_available
-from .helpers.http import HttpServer
+from .helpers.http import HttpServer, SilentServer
 from .helpers.rtsp import ListenReceiver
 
 HALL = "media_player.hall"
@@ -52,6 +52,13 @@ async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
     """An HTTP server on 127.0.0.1 whose paths answer as the test routes them."""
     async with HttpServer() as running:
         yield running
+
+
+@pytest.fixture
+async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
+    """A TCP port on 127.0.0.1 that accepts connections and never answers."""
+    async with SilentServer() as silent:
+        yield silent.port
 
 
 @pytest.fixture

@@ -487,22 +487,6 @@ async def test_an_ipv6_url_is_probed_and_kept(
     assert result["result"].unique_id == "rtsp://[::1]:8554/announce"
 
 
-@pytest.fixture
-async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
-    """A TCP server that accepts and never answers: ffmpeg waits, visible."""
-    held: list[asyncio.StreamWriter] = []
-
-    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(on_connect, HOST, 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @pytest.mark.parametrize(
     "path",
     [

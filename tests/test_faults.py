@@ -63,6 +63,7 @@ from .common import (
 )
 from .helpers.analysis import arrival_gaps, continuity, rms_windows
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, dies_with_parent, free_port
+from .helpers.rtsp.peers import StatusServer
 from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
@@ -77,69 +78,6 @@ FIGURES = logging.getLogger("tests.figures")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class StatusServer:
-    """An RTSP peer that answers every request with one status, CSeq echoed.
-
-    OPTIONS gets "200 OK" unless `options_too`, as a server whose refusal is
-    about the path or the user (ANNOUNCE) rather than about the client.
-    """
-
-    def __init__(self, status: str, *, options_too: bool = False) -> None:
-        self.status = status
-        self.options_too = options_too
-        self.requests: list[str] = []
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    def url(self, userinfo: str = "") -> str:
-        return f"rtsp://{userinfo}{HOST}:{self.port}/announce"
-
-    async def start(self, port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._serve, HOST, port)
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await server.wait_closed()
-
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._writers.add(writer)
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                lines = head.decode(errors="replace").split("\r\n")
-                self.requests.append(lines[0].split(" ", 1)[0])
-                fields = {
-                    name.strip().lower(): value.strip()
-                    for name, _, value in (line.partition(":") for line in lines[1:])
-                }
-                if length := int(fields.get("content-length", "0")):
-                    await reader.readexactly(length)
-                cseq = fields.get("cseq", "0")
-                if self.requests[-1] == "OPTIONS" and not self.options_too:
-                    status = "200 OK\r\nPublic: ANNOUNCE, SETUP, RECORD, TEARDOWN"
-                else:
-                    status = self.status
-                writer.write(f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n\r\n".encode())
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:

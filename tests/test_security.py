@@ -31,8 +31,9 @@ from custom_components.rtsp_announcer.const import DOMAIN
 
 from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
+from .helpers.rtsp.peers import StatusServer
 from .helpers.waiting import until
-from .test_faults import StatusServer, issues_of, reauth_flows
+from .test_faults import issues_of, reauth_flows
 
 ENTITY = "media_player.hall"
 RATE = 24000

@@ -1,7 +1,8 @@
 """Real RTSP servers and readers for end-to-end tests, driven from asyncio.
 
 Three tools, all real processes (no mocks), one module each (listener.py, relay.py,
-reader.py; ports.py, children.py and receiver.py hold what they share):
+reader.py; ports.py, children.py and receiver.py hold what they share; peers.py
+has scripted asyncio RTSP servers for protocol answers no real server gives):
 
 * `ListenReceiver`: an RTSP server for one publisher at a time, built on ffmpeg's
   listen mode. It decodes what it receives to s16le mono PCM and records it. ffmpeg's
