@@ -83,6 +83,12 @@ async def start_stream(
     return entry
 
 
+async def unload(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Unload the stream's entry; its ffmpeg must be gone with it."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
 async def heard_after(
     receiver: ListenReceiver, before: int, tail_s: float = 0.8
 ) -> NDArray[np.int16]:

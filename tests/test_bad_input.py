@@ -34,7 +34,7 @@ from custom_components.rtsp_announcer.audio.probe import ProbeResult
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
 from .helpers.waiting import until
 
@@ -267,8 +267,7 @@ async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerato
     await wait_available(hass, ENTITY)
     await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
     yield entry.runtime_data.stream
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 class Tally:

@@ -21,7 +21,7 @@ from syrupy.matchers import path_type
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available, wait_for_state
+from .common import add_entry, ffmpeg_children, unload, wait_available, wait_for_state
 from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
@@ -84,8 +84,7 @@ async def test_diagnostics_of_a_publishing_stream(
     assert publisher["pid"] == entry.runtime_data.stream.publisher.pid
     assert publisher["stderr_tail"]
     assert abs(result["clock"]["drift_samples"]) <= RATE
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_diagnostics_after_a_crash_and_of_an_unloaded_entry(

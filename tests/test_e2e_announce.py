@@ -30,6 +30,7 @@ from .common import (
     record_events,
     start_stream,
     state_of,
+    unload,
     wait_for_state,
 )
 from .helpers.analysis import rms_dbfs, rms_windows, tone_segments
@@ -95,8 +96,7 @@ async def stream(
 ) -> AsyncGenerator[MockConfigEntry]:
     entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.usefixtures("stream")
@@ -377,8 +377,7 @@ async def test_any_tts_entity_as_the_voice(
     segments = tone_segments(heard, RATE, 500, max_gap_ms=60)
     assert segments
     assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_tts_speak_with_another_voice(
@@ -407,8 +406,7 @@ async def test_tts_speak_with_another_voice(
     segments = tone_segments(await heard_after(receiver, before), RATE, 500)
     assert segments
     assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.parametrize("engine", ["tts.tone_voice", "tts.hall_local_voice"])
@@ -448,8 +446,7 @@ async def test_a_tts_result_stream_is_played(
         assert speech_spans(heard)
     await hass.async_block_till_done()
     assert [event.data["type"] for event in events] == ["started", "finished"]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.usefixtures("stream")

@@ -57,6 +57,7 @@ from .common import (
     ffmpeg_children,
     record_events,
     state_of,
+    unload,
     wait_available,
     wait_for_state,
     wait_unavailable,
@@ -131,11 +132,6 @@ def reauth_flows(hass: HomeAssistant) -> list[Any]:
         for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
         if flow["context"]["source"] == SOURCE_REAUTH
     ]
-
-
-async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 def no_destroyed_tasks(caplog: pytest.LogCaptureFixture) -> None:

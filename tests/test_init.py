@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from unittest.mock import patch
 
-import psutil
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -28,16 +27,10 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
 )
 
+from .common import ffmpeg_children, unload
+
 # Nothing listens on the discard port: ffmpeg starts, fails to connect, retries.
 DEAD_URL = "rtsp://user:secret@127.0.0.1:9/announce"
-
-
-def ffmpeg_children() -> list[psutil.Process]:
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.name() == "ffmpeg" and child.status() != psutil.STATUS_ZOMBIE
-    ]
 
 
 def state_of(entry: MockConfigEntry) -> ConfigEntryState:
@@ -114,8 +107,7 @@ async def test_settings_follow_options(hass: HomeAssistant) -> None:
     assert settings.rtsp_transport is RtspTransport.UDP
     # The pipe transport has no socket to leave behind.
     assert entry.runtime_data.stream.feed is None
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_options_change_reloads(hass: HomeAssistant) -> None:
@@ -136,8 +128,7 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
     assert new_stream is not old_stream
     assert new_stream.settings.sample_rate == 48000
     assert not old_stream.clock.running
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
@@ -165,8 +156,7 @@ async def test_socket_failure_falls_back_to_the_pipe(
     stream = entry.runtime_data.stream
     assert stream.feed is None
     assert stream.transport is PcmTransport.PIPE
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_home_assistant_stop_stops_the_stream(hass: HomeAssistant) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
 
@@ -20,23 +19,9 @@ from custom_components.rtsp_announcer.diagnostics import (
 )
 
 from .audio.test_decoder import wav_bytes
-from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.http import HttpServer, Reply
-from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
-
-
-@pytest.fixture
-async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    async with ListenReceiver() as receiver:
-        entry = add_entry(hass, receiver.url)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await wait_available(hass, ENTITY)
-        yield entry
-        if entry.state.recoverable:
-            assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:

@@ -29,7 +29,7 @@ from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
 from .helpers.rtsp.peers import StatusServer
 from .helpers.waiting import until
@@ -112,8 +112,7 @@ async def test_password_never_shown_while_publishing_and_failing(
     assert leaks(everything_visible(hass, entry)) == []
     assert "ffmpeg rtsp://***:***@" in debug_logs.text
     assert leaks(debug_logs.text) == []
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_diagnostics_say_the_password_is_on_ffmpegs_command_line(
@@ -138,8 +137,7 @@ async def test_diagnostics_say_the_password_is_on_ffmpegs_command_line(
     await wait_available(hass, "media_player.plain")
     diag = await diagnostics.async_get_config_entry_diagnostics(hass, plain)
     assert diag["publisher"]["credentials_on_command_line"] is False
-    assert await hass.config_entries.async_unload(plain.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, plain)
 
 
 @pytest.mark.usefixtures("socket_enabled")
@@ -232,8 +230,7 @@ async def test_files_outside_the_allowlist_are_refused(
     assert err.value.translation_key in {"media_not_allowed", "decode_failed"}
     assert len(entry.runtime_data.stream.queue) == 0
     await asyncio.sleep(0)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_the_reconfigure_form_never_sends_the_stored_password(

@@ -17,9 +17,6 @@ import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-)
 
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
@@ -35,11 +32,11 @@ from custom_components.rtsp_announcer.voices import TtsEntityVoice
 
 from .common import (
     add_voice,
-    ffmpeg_children,
     heard_after,
     make_tone,
     record_events,
     start_stream,
+    unload,
 )
 from .helpers.analysis import tone_seconds
 from .helpers.rtsp import ListenReceiver
@@ -75,11 +72,6 @@ class HangingVoice(TextToSpeechEntity):
 @pytest.fixture
 def other_tone(tmp_path: Path) -> bytes:
     return make_tone(tmp_path / "other.mp3", freq=700, seconds=0.6).read_bytes()
-
-
-async def stop(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
@@ -129,7 +121,7 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
     result = await announce(hass, message="Hello.", tts_entity_id=TONE)
     assert result["engine"] == TONE
     assert result["fallback"] is False
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_the_breaker_opens_then_lets_the_default_back(
@@ -180,7 +172,7 @@ async def test_the_breaker_opens_then_lets_the_default_back(
         "failures": 0,
         "retry_in_s": None,
     }
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_a_default_that_gives_no_audio_in_time_is_replaced(
@@ -208,7 +200,7 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     hanging.release.set()
     await hass.async_block_till_done()
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_without_a_fallback_the_failure_is_the_calls(
@@ -221,7 +213,7 @@ async def test_without_a_fallback_the_failure_is_the_calls(
     with pytest.raises(HomeAssistantError) as err:
         await announce(hass, message="Dinner is ready.")
     assert err.value.translation_key == "announcement_failed"
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_the_local_voice_as_the_fallback(
@@ -246,7 +238,7 @@ async def test_the_local_voice_as_the_fallback(
     heard = await heard_after(receiver, before, 0.6)
     # espeak-ng's words, louder than the silence padding.
     assert int(np.abs(heard.astype(np.int32)).max()) > 3000
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_another_voices_leading_silence_is_trimmed(
@@ -263,7 +255,7 @@ async def test_another_voices_leading_silence_is_trimmed(
     assert result["engine"] == TONE
     # Only the tone is played (and MP3's own few ms of padding).
     assert result["duration"] == pytest.approx(0.6, abs=0.08)
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def _after_silence(tone: Path, out: Path) -> None:
@@ -288,7 +280,7 @@ async def test_a_missing_default_leaves_the_words_to_the_fallback(
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
     assert result["fallback"] is True
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_a_silent_voice_without_a_fallback_fails_in_time(
@@ -309,7 +301,7 @@ async def test_a_silent_voice_without_a_fallback_fails_in_time(
     assert err.value.translation_placeholders == {"error": "no audio within 0.5 s"}
     hanging.release.set()
     await hass.async_block_till_done()
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_another_tts_entity_is_a_voice_engine(

@@ -38,6 +38,7 @@ from .common import (
     record_events,
     start_stream,
     state_of,
+    unload,
     wait_available,
     wait_for_state,
 )
@@ -144,8 +145,7 @@ async def test_every_way_in_speaks_with_another_tts_entity(
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     assert voice.messages == ["Dinner is ready.", "The washing is done.", "Good night."]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_with_no_voice_at_all_a_repair_sets_one(
@@ -194,8 +194,7 @@ async def test_with_no_voice_at_all_a_repair_sets_one(
     result: Any = response[ENTITY]
     assert result["engine"] == TONE
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_the_options_offer_the_engines_languages_and_voices(
@@ -258,8 +257,7 @@ async def test_the_options_offer_the_engines_languages_and_voices(
         {"language": "de", "voice": "de-high"},
         {"language": "en", "voice": "en-low"},
     ]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_the_no_voice_issue_goes_with_the_stream(
@@ -322,5 +320,4 @@ async def test_free_text_when_the_engine_reports_nothing(
     result: Any = response[ENTITY]
     assert result["engine"] == TONE
     assert result["fallback"] is True
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
