@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import AsyncMock, patch
 
 import pytest
 from homeassistant.core import Event, HomeAssistant, callback
@@ -38,6 +38,17 @@ def no_tts_file_cache() -> Generator[None]:
     """
     with patch("homeassistant.components.tts.DEFAULT_CACHE", new=False):
         yield
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Keep the integration itself (ffmpeg and all) out of the flow tests."""
+    with patch(
+        "custom_components.rtsp_announcer.async_setup_entry",
+        new_callable=AsyncMock,
+        return_value=True,
+    ) as mock:
+        yield mock
 
 
 @pytest.fixture

@@ -397,16 +397,6 @@ async def test_a_voice_that_is_not_text_is_refused(
 
 
 @pytest.fixture
-def mock_setup_entry() -> Any:
-    with patch(
-        "custom_components.rtsp_announcer.async_setup_entry",
-        new_callable=AsyncMock,
-        return_value=True,
-    ) as mock:
-        yield mock
-
-
-@pytest.fixture
 async def port() -> AsyncGenerator[int]:
     """A real RTSP server for the flow's publish attempt (any path)."""
     async with ListenReceiver() as receiver:

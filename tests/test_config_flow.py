@@ -135,17 +135,6 @@ def no_ffmpeg_left() -> Generator[None]:
 
 
 @pytest.fixture
-def mock_setup_entry() -> Generator[AsyncMock]:
-    """Keep the integration itself (ffmpeg and all) out of the flow tests."""
-    with patch(
-        "custom_components.rtsp_announcer.async_setup_entry",
-        new_callable=AsyncMock,
-        return_value=True,
-    ) as mock:
-        yield mock
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens."""
     return free_port()

@@ -39,6 +39,18 @@ async def home_assistant() -> AsyncIterator[HomeAssistant]:
                 await hass.async_stop(force=True)
 
 
+async def terminate(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace_s`; always reaped."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
 def cancel_on_sigterm() -> None:
     """Let SIGTERM unwind like Ctrl-C, so that clean-up code runs."""
     task = asyncio.current_task()

@@ -12,7 +12,6 @@ same kind of receiver.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import pyttsx3
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent
 
 from . import FFMPEG, SEED, STREAM_RATE, TEXTS
-from .harness import cancel_on_sigterm
+from .harness import cancel_on_sigterm, terminate
 from .onset import heard_at, lead_ms
 from .stats import Rtf, Series, real_time_factor
 
@@ -146,16 +145,9 @@ async def naive_heard_ms(
         publisher.stdin.write_eof()
         arrived = await heard_at(receiver, base, NAIVE_HEARD_TIMEOUT)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            publisher.terminate()
         if not publisher.stdin.transport.is_closing():
             publisher.stdin.transport.abort()
-        try:
-            await asyncio.wait_for(publisher.wait(), 3)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                publisher.kill()
-            await publisher.wait()
+        await terminate(publisher, 3)
     return None if arrived is None else (arrived - called) * 1000
 
 
@@ -275,14 +267,7 @@ async def run_naive(runs: int, heard_runs: int, heard_rates: list[int]) -> Naive
         finally:
             if worker.returncode is None:
                 # SIGTERM lets it run its own clean-up; SIGKILL if it does not.
-                with contextlib.suppress(ProcessLookupError):
-                    worker.terminate()
-                try:
-                    await asyncio.wait_for(worker.wait(), 5)
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        worker.kill()
-                    await worker.wait()
+                await terminate(worker, 5)
         if worker.returncode != 0:
             tail = errors.decode(errors="replace")[-4000:]
             msg = f"the naive worker failed (status {worker.returncode}):\n{tail}"

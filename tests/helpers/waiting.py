@@ -21,9 +21,11 @@ async def until(
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
-    while not predicate():
-        if loop.time() - start > timeout:
-            msg = f"{what} not within {timeout} s"
-            raise TimeoutError(msg)
-        await asyncio.sleep(POLL_S)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110 - a predicate, no event to await
+                await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        msg = f"{what} not within {timeout} s"
+        raise TimeoutError(msg) from None
     return loop.time() - start

@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 READ_SIZE: Final = 65536
@@ -114,6 +114,14 @@ class Child:
         self.lines.append((now, line))
         if self._on_line is not None:
             self._on_line(self, now, line)
+
+    async def check(self, ready: Callable[[Child], Awaitable[bool]]) -> bool:
+        """Return `await ready(self)`; reap the process if that wait is interrupted."""
+        try:
+            return await ready(self)
+        except BaseException:
+            await self.reap()
+            raise
 
     async def reap(self, *, natural_exit_s: float = 0.0, grace_s: float = 3.0) -> int:
         """End the process: let it exit, then SIGTERM, then SIGKILL; always wait.

@@ -7,7 +7,7 @@ import time
 
 from .children import POLL_S, Child
 from .ports import HOST, TCP_ESTABLISHED, TCP_LISTEN, free_port, tcp_port_state
-from .receiver import DEFAULT_PATH, DEFAULT_RATE, LOW_DELAY_INPUT, PcmRecorder
+from .receiver import DEFAULT_PATH, DEFAULT_RATE, PcmRecorder
 
 
 class ListenReceiver(PcmRecorder):
@@ -91,20 +91,9 @@ class ListenReceiver(PcmRecorder):
             self._changes.notify()
 
     def _argv(self) -> list[str]:
-        return [
-            self._ffmpeg,
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            "-loglevel",
-            "info",
-            *(LOW_DELAY_INPUT if self._low_delay else ()),
-            "-rtsp_flags",
-            "listen",
-            "-i",
-            self.url,
-            *self._pcm_output(),
-        ]
+        return self._ffmpeg_argv(
+            self._ffmpeg, self._low_delay, "-rtsp_flags", "listen", "-i", self.url
+        )
 
     async def _await_listening(self, child: Child) -> bool:
         deadline = time.monotonic() + self._ready_timeout
@@ -130,11 +119,7 @@ class ListenReceiver(PcmRecorder):
                 on_line=self._on_line,
             )
             self._child = child
-            try:
-                ok = await self._await_listening(child)
-            except BaseException:
-                await child.reap()
-                raise
+            ok = await child.check(self._await_listening)
             if ok:
                 now = time.monotonic()
                 if child.returncode is None and self._connected_at(child) is None:

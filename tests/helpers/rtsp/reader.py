@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from .children import Child
-from .receiver import DEFAULT_RATE, LOW_DELAY_INPUT, PcmRecorder
+from .receiver import DEFAULT_RATE, PcmRecorder
 
 
 class Reader(PcmRecorder):
@@ -70,20 +70,14 @@ class Reader(PcmRecorder):
         self.stalls = 0
 
     def _argv(self) -> list[str]:
-        return [
+        return self._ffmpeg_argv(
             self._ffmpeg,
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            "-loglevel",
-            "info",
+            self._low_delay,
             "-rtsp_transport",
             self.transport,
-            *(LOW_DELAY_INPUT if self._low_delay else ()),
             "-i",
             self.url,
-            *self._pcm_output(),
-        ]
+        )
 
     async def start(self) -> None:
         """Start reading in the background (returns at once; audio comes later).

@@ -118,6 +118,22 @@ class PcmRecorder(Service):
         # SIGTERM, a second SIGTERM, then SIGKILL, within this many seconds.
         self._stop_grace_s = 2.0
 
+    def _ffmpeg_argv(
+        self, ffmpeg: str, low_delay: bool, *input_options: str
+    ) -> list[str]:
+        """ffmpeg reading its input (options ending in `-i URL`) into `_pcm_output`."""
+        return [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "info",
+            *(LOW_DELAY_INPUT if low_delay else ()),
+            *input_options,
+            *self._pcm_output(),
+        ]
+
     def _pcm_output(self) -> list[str]:
         """ffmpeg's output options: s16le mono at `rate` on stdout."""
         return [

@@ -182,11 +182,7 @@ class RelayServer(Service):
                 pcm_out=False,
                 on_line=self._on_line,
             )
-            try:
-                ok = await self._await_ports(child)
-            except BaseException:
-                await child.reap()
-                raise
+            ok = await child.check(self._await_ports)
             if ok:
                 self._child = child
                 self.startup_s = time.monotonic() - spawned
