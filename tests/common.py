@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from homeassistant.components.tts import TextToSpeechEntity
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from .helpers.rtsp import ListenReceiver
+
+HALL = "media_player.hall"
 
 # Only the integration's ffmpeg processes use these; the test servers do not.
 _OWN_FLAGS = {"-progress", "-protocol_whitelist"}
@@ -81,6 +83,37 @@ async def start_stream(
     await wait_available(hass, f"media_player.{name.lower()}")
     await receiver.wait_for_session(1, timeout=10, min_samples=min_samples)
     return entry
+
+
+async def announce(
+    hass: HomeAssistant, entity_id: str | list[str] = HALL, **data: Any
+) -> dict[str, Any]:
+    """Call rtsp_announcer.announce (no chime unless asked); the response by entity."""
+    data.setdefault("preannounce", False)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "announce",
+        {"entity_id": entity_id, **data},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)
+
+
+async def speak(hass: HomeAssistant, engine: str, message: str) -> None:
+    """Call tts.speak with `engine` to the stream "Hall", uncached."""
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": engine,
+            "media_player_entity_id": HALL,
+            "message": message,
+            "cache": False,
+        },
+        blocking=True,
+    )
 
 
 async def unload(hass: HomeAssistant, entry: ConfigEntry) -> None:

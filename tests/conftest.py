@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -11,13 +11,14 @@ import pytest
 from homeassistant.core import Event, HomeAssistant, callback
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
+from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
-from .common import add_entry, ffmpeg_children, make_tone, wait_available
+from .common import HALL, add_entry, ffmpeg_children, make_tone, wait_available
 from .helpers.http import HttpServer, SilentServer
 from .helpers.rtsp import ListenReceiver
 
-HALL = "media_player.hall"
 # Nothing listens on the discard port: a stream publishing there is down.
 DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
@@ -37,6 +38,21 @@ def no_tts_file_cache() -> Generator[None]:
     tests of what a TTS engine is asked would pass or fail by history.
     """
     with patch("homeassistant.components.tts.DEFAULT_CACHE", new=False):
+        yield
+
+
+def _missing_library() -> SpeechBackend:
+    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
+
+
+@pytest.fixture
+def no_espeak() -> Iterator[None]:
+    """The local voice finds no libespeak-ng, as on a system without it."""
+
+    def engine() -> SpeechEngine:
+        return SpeechEngine(loader=_missing_library)
+
+    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
         yield
 
 

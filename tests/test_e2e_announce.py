@@ -7,7 +7,6 @@ import statistics
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -20,14 +19,16 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
-from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
 from .common import (
     add_voice,
+    announce,
     ffmpeg_children,
     heard_after,
     make_tone,
     record_events,
+    speak,
     start_stream,
     state_of,
     unload,
@@ -75,19 +76,13 @@ def speech_spans(
     return spans
 
 
-async def announce(
-    hass: HomeAssistant, entity_id: str | list[str] = ENTITY, **data: Any
-) -> dict[str, Any]:
-    data.setdefault("preannounce", False)
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": entity_id, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return dict(response)
+@pytest.fixture
+async def voice(hass: HomeAssistant, tmp_path: Path) -> ToneVoice:
+    """Another integration's voice, set up: it says 1 s of a 500 Hz tone."""
+    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
+    voice = ToneVoice("Tone voice", mp3.read_bytes())
+    await add_voice(hass, voice)
+    return voice
 
 
 @pytest.fixture
@@ -342,17 +337,7 @@ async def test_tts_speak_to_the_stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": "tts.hall_local_voice",
-            "media_player_entity_id": ENTITY,
-            "message": SHORT,
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, "tts.hall_local_voice", SHORT)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     assert hass.states.get(ENTITY).attributes["media_title"] == SHORT  # type: ignore[union-attr]
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
@@ -360,11 +345,8 @@ async def test_tts_speak_to_the_stream(
 
 
 async def test_any_tts_entity_as_the_voice(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice
 ) -> None:
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice("Tone voice", mp3.read_bytes())
-    await add_voice(hass, voice)
     entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
     response = await announce(
@@ -381,24 +363,11 @@ async def test_any_tts_entity_as_the_voice(
 
 
 async def test_tts_speak_with_another_voice(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice
 ) -> None:
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice("Tone voice", mp3.read_bytes())
-    await add_voice(hass, voice)
     entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": "tts.tone_voice",
-            "media_player_entity_id": ENTITY,
-            "message": "Dinner is ready.",
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, "tts.tone_voice", "Dinner is ready.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     assert state_of(hass, ENTITY).attributes["media_title"] == "Dinner is ready."
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
@@ -411,13 +380,10 @@ async def test_tts_speak_with_another_voice(
 
 @pytest.mark.parametrize("engine", ["tts.tone_voice", "tts.hall_local_voice"])
 async def test_a_tts_result_stream_is_played(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path, engine: str
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice, engine: str
 ) -> None:
     # What assist pipelines and satellite announcements hand a media player:
     # the id of a result stream created and given its message beforehand.
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice("Tone voice", mp3.read_bytes())
-    await add_voice(hass, voice)
     entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     result = tts.async_create_stream(hass, engine, language="en")
     result.async_set_message(SHORT)

@@ -62,6 +62,7 @@ from .common import (
     wait_for_state,
     wait_unavailable,
 )
+from .common import announce as announce_all
 from .helpers.analysis import arrival_gaps, continuity, rms_windows
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, dies_with_parent, free_port
 from .helpers.rtsp.peers import StatusServer
@@ -82,16 +83,7 @@ FIGURES = logging.getLogger("tests.figures")
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    data.setdefault("preannounce", False)
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: dict[str, Any] = response[ENTITY]  # type: ignore[assignment]
+    result: dict[str, Any] = (await announce_all(hass, **data))[ENTITY]
     return result
 
 

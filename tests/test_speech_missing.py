@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
-from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import DOMAIN
 
 from .common import add_entry, ffmpeg_children, make_tone, state_of, wait_available
 from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
-
-
-def _missing_library() -> SpeechBackend:
-    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
-
-
-@pytest.fixture
-def no_espeak() -> Iterator[None]:
-    def engine() -> SpeechEngine:
-        return SpeechEngine(loader=_missing_library)
-
-    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
-        yield
 
 
 @pytest.mark.usefixtures("no_espeak")

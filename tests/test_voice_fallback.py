@@ -25,7 +25,6 @@ from custom_components.rtsp_announcer.const import (
     CONF_FALLBACK_ENGINE,
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_VOICE_ENGINE,
-    DOMAIN,
     EVENT_ANNOUNCEMENT,
 )
 from custom_components.rtsp_announcer.voices import TtsEntityVoice
@@ -38,6 +37,7 @@ from .common import (
     start_stream,
     unload,
 )
+from .common import announce as announce_all
 from .helpers.analysis import tone_seconds
 from .helpers.rtsp import ListenReceiver
 from .voices import ToneVoice
@@ -75,15 +75,7 @@ def other_tone(tmp_path: Path) -> bytes:
 
 
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "preannounce": False, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: dict[str, Any] = dict(response[ENTITY])  # type: ignore[arg-type]
+    result: dict[str, Any] = (await announce_all(hass, **data))[ENTITY]
     return result
 
 

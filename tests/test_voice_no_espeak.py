@@ -7,9 +7,7 @@ flow sets one. Every way in speaks with it, heard at a real RTSP reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from homeassistant.components.repairs import repairs_flow_manager
@@ -21,8 +19,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector
 from homeassistant.setup import async_setup_component
 
-from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
-from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import (
     CONF_VOICE,
     CONF_VOICE_ENGINE,
@@ -36,6 +32,7 @@ from .common import (
     ffmpeg_children,
     heard_after,
     record_events,
+    speak,
     start_stream,
     state_of,
     unload,
@@ -50,18 +47,7 @@ ENTITY = "media_player.hall"
 RATE = 24000
 TONE = "tts.tone_voice"
 
-
-def _missing_library() -> SpeechBackend:
-    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
-
-
-@pytest.fixture(autouse=True)
-def no_espeak() -> Iterator[None]:
-    def engine() -> SpeechEngine:
-        return SpeechEngine(loader=_missing_library)
-
-    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
-        yield
+pytestmark = pytest.mark.usefixtures("no_espeak")
 
 
 class VoicedTone(ToneVoice):
@@ -130,17 +116,7 @@ async def test_every_way_in_speaks_with_another_tts_entity(
 
     # tts.speak names its own engine.
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": TONE,
-            "media_player_entity_id": ENTITY,
-            "message": "Good night.",
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, TONE, "Good night.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4

@@ -59,7 +59,8 @@ class ListenReceiver(PcmRecorder):
             msg = f"path must start with '/': {path!r}"
             raise ValueError(msg)
         self._auto_port = port is None
-        self._port = port if port is not None else free_port()
+        # The TCP port publishers connect to.
+        self.port = port if port is not None else free_port()
         self.path = path
         self._low_delay = low_delay
         self._ffmpeg = ffmpeg
@@ -69,14 +70,9 @@ class ListenReceiver(PcmRecorder):
         self.spawn_count = 0
 
     @property
-    def port(self) -> int:
-        """The TCP port publishers connect to."""
-        return self._port
-
-    @property
     def url(self) -> str:
         """The URL publishers ANNOUNCE to, e.g. rtsp://127.0.0.1:PORT/announce."""
-        return f"rtsp://{HOST}:{self._port}{self.path}"
+        return f"rtsp://{HOST}:{self.port}{self.path}"
 
     @property
     def ready(self) -> bool:
@@ -100,7 +96,7 @@ class ListenReceiver(PcmRecorder):
         while time.monotonic() < deadline:
             if child.returncode is not None:
                 return False
-            states = tcp_port_state(self._port, child.pid)
+            states = tcp_port_state(self.port, child.pid)
             # A publisher may connect before the first poll sees LISTEN.
             if TCP_LISTEN in states or TCP_ESTABLISHED in states:
                 return True
@@ -113,7 +109,7 @@ class ListenReceiver(PcmRecorder):
         for attempt in range(6):
             self.spawn_count += 1
             child = await Child.spawn(
-                f"rtsp-listener-{self._port}",
+                f"rtsp-listener-{self.port}",
                 self._argv(),
                 pcm_out=True,
                 on_line=self._on_line,
@@ -131,10 +127,10 @@ class ListenReceiver(PcmRecorder):
             self._child = None
             log = child.text()
             if may_change_port and self._auto_port:
-                self._port = free_port()
+                self.port = free_port()
             else:
                 await asyncio.sleep(0.05 * (attempt + 1))
-        msg = f"ffmpeg listener on port {self._port} did not start:\n{log[-3000:]}"
+        msg = f"ffmpeg listener on port {self.port} did not start:\n{log[-3000:]}"
         raise RuntimeError(msg)
 
     async def start(self) -> None:
@@ -148,7 +144,7 @@ class ListenReceiver(PcmRecorder):
             raise RuntimeError(msg)
         child = await self._launch(may_change_port=True)
         self._task = asyncio.create_task(
-            self._supervise(child), name=f"rtsp-listener-{self._port}"
+            self._supervise(child), name=f"rtsp-listener-{self.port}"
         )
         self._task.add_done_callback(self._on_task_done)
 

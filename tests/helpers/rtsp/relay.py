@@ -85,8 +85,9 @@ class RelayServer(Service):
             raise ValueError(msg)
         self.path = path
         self._auto_ports = source_port is None and client_port is None
-        self._source_port = source_port if source_port is not None else free_port()
-        self._client_port = client_port if client_port is not None else free_port()
+        # TCP ports for publishers and for readers.
+        self.source_port = source_port if source_port is not None else free_port()
+        self.client_port = client_port if client_port is not None else free_port()
         self._rtp_port = (
             rtp_port if rtp_port is not None else free_port_block(_RELAY_RTP_PORTS)
         )
@@ -101,22 +102,12 @@ class RelayServer(Service):
     @property
     def publish_url(self) -> str:
         """URL for publishers (UDP transport only)."""
-        return f"rtsp://{HOST}:{self._source_port}{self.path}"
+        return f"rtsp://{HOST}:{self.source_port}{self.path}"
 
     @property
     def read_url(self) -> str:
         """URL for readers (UDP transport only)."""
-        return f"rtsp://{HOST}:{self._client_port}{self.path}"
-
-    @property
-    def source_port(self) -> int:
-        """TCP port publishers connect to."""
-        return self._source_port
-
-    @property
-    def client_port(self) -> int:
-        """TCP port readers connect to."""
-        return self._client_port
+        return f"rtsp://{HOST}:{self.client_port}{self.path}"
 
     @property
     def pid(self) -> int | None:
@@ -151,9 +142,9 @@ class RelayServer(Service):
             str(self._rtp_port),
             script,
             "-s",
-            str(self._source_port),
+            str(self.source_port),
             "-c",
-            str(self._client_port),
+            str(self.client_port),
             "--source_listen_address",
             HOST,
             "--client_listen_address",
@@ -177,7 +168,7 @@ class RelayServer(Service):
         for _ in range(5):
             spawned = time.monotonic()
             child = await Child.spawn(
-                f"rtsp-relay-{self._source_port}",
+                f"rtsp-relay-{self.source_port}",
                 self._argv(),
                 pcm_out=False,
                 on_line=self._on_line,
@@ -191,8 +182,8 @@ class RelayServer(Service):
             log = child.text()
             if not self._auto_ports:
                 break
-            self._source_port = free_port()
-            self._client_port = free_port()
+            self.source_port = free_port()
+            self.client_port = free_port()
             self._rtp_port = free_port_block(_RELAY_RTP_PORTS)
         msg = f"rtsp-server-perl did not start:\n{log[-3000:]}"
         raise RuntimeError(msg)
@@ -202,8 +193,8 @@ class RelayServer(Service):
         while time.monotonic() < deadline:
             if child.returncode is not None:
                 return False
-            if is_listening(self._source_port, child.pid) and is_listening(
-                self._client_port, child.pid
+            if is_listening(self.source_port, child.pid) and is_listening(
+                self.client_port, child.pid
             ):
                 return True
             await asyncio.sleep(POLL_S)
