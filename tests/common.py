@@ -116,6 +116,31 @@ async def speak(hass: HomeAssistant, engine: str, message: str) -> None:
     )
 
 
+async def play_media(hass: HomeAssistant, media_id: str, **extra: object) -> None:
+    """Call media_player.play_media on the stream "Hall"."""
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {
+            "entity_id": HALL,
+            "media_content_id": media_id,
+            "media_content_type": "music",
+            **extra,
+        },
+        blocking=True,
+    )
+
+
+async def notify(hass: HomeAssistant, message: str) -> None:
+    """Send `message` to the stream "Hall"'s notify entity."""
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": "notify.hall_speaker", "message": message},
+        blocking=True,
+    )
+
+
 async def unload(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Unload the stream's entry; its ffmpeg must be gone with it."""
     assert await hass.config_entries.async_unload(entry.entry_id)

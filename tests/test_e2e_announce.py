@@ -27,6 +27,8 @@ from .common import (
     ffmpeg_children,
     heard_after,
     make_tone,
+    notify,
+    play_media,
     record_events,
     speak,
     start_stream,
@@ -319,12 +321,7 @@ async def test_loop_lag_while_three_streams_speak(
 async def test_notify_speaks(hass: HomeAssistant, receiver: ListenReceiver) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "notify",
-        "send_message",
-        {"entity_id": "notify.hall_speaker", "message": "The washing is done."},
-        blocking=True,
-    )
+    await notify(hass, "The washing is done.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert speech_spans(await heard_after(receiver, before))
@@ -390,17 +387,7 @@ async def test_a_tts_result_stream_is_played(
     media_id = f"media-source://tts/-stream-/{result.token}"
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {
-            "entity_id": ENTITY,
-            "media_content_id": media_id,
-            "media_content_type": "music",
-            "announce": True,
-        },
-        blocking=True,
-    )
+    await play_media(hass, media_id, announce=True)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     heard = await heard_after(receiver, before)
@@ -452,16 +439,7 @@ async def test_a_malformed_tts_media_id_is_refused(
     hass: HomeAssistant, media_id: str
 ) -> None:
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            "media_player",
-            "play_media",
-            {
-                "entity_id": ENTITY,
-                "media_content_id": media_id,
-                "media_content_type": "music",
-            },
-            blocking=True,
-        )
+        await play_media(hass, media_id)
     assert err.value.translation_key == "decode_failed"
     assert err.value.translation_placeholders is not None
     assert err.value.translation_placeholders["media_id"] == media_id

@@ -17,9 +17,6 @@ import pytest
 from homeassistant.components.media_player.const import (
     DOMAIN as MP_DOMAIN,
 )
-from homeassistant.components.media_player.const import (
-    SERVICE_PLAY_MEDIA,
-)
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     SERVICE_MEDIA_STOP,
@@ -40,6 +37,7 @@ from .common import (
     add_entry,
     ffmpeg_children,
     make_tone,
+    play_media,
     state_of,
     wait_available,
     wait_for_state,
@@ -65,20 +63,6 @@ def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     media.mkdir()
     hass.config.allowlist_external_dirs = {str(media)}
     return media
-
-
-async def play(hass: HomeAssistant, media_id: str, **extra: object) -> None:
-    await hass.services.async_call(
-        MP_DOMAIN,
-        SERVICE_PLAY_MEDIA,
-        {
-            ATTR_ENTITY_ID: ENTITY,
-            "media_content_id": media_id,
-            "media_content_type": "music",
-            **extra,
-        },
-        blocking=True,
-    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +96,7 @@ async def test_silence_then_tone_over_tcp(
         assert rms_dbfs(silence) < -60
 
         before = receiver.total_samples
-        await play(hass, str(tone))
+        await play_media(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
         assert state_of(hass, ENTITY).attributes["media_title"] == str(tone)
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_IDLE, 5)
@@ -188,7 +172,7 @@ async def test_relay_with_udp_and_a_separate_reader(
         async with Reader(relay.read_url, rate=RATE) as reader:
             await reader.wait_for_samples(RATE, timeout=15)
             before = reader.total_samples
-            await play(hass, str(tone))
+            await play_media(hass, str(tone))
             await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
             await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_IDLE, 5)
             await reader.wait_for_samples(reader.total_samples + RATE // 2, timeout=5)
@@ -221,7 +205,7 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
         )
         assert state_of(hass, ENTITY).attributes["volume_level"] == 0.5
         before = receiver.total_samples
-        await play(hass, str(tone))
+        await play_media(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
         # Half a second of the tone, from a window past its onset.
         await until(lambda: tone_onset(receiver, before) is not None, 5, "the tone")

@@ -17,6 +17,7 @@ import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
@@ -79,9 +80,10 @@ async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     return result
 
 
-async def test_a_failing_default_is_replaced_by_the_fallback(
+async def failing_with_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
-) -> None:
+) -> tuple[ToneVoice, ToneVoice, MockConfigEntry]:
+    """A stream whose voice fails, with a tone voice as its fallback."""
     failing = ToneVoice("Failing voice", other_tone)
     failing.broken = True
     fallback = ToneVoice("Tone voice", tone)
@@ -90,6 +92,15 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
         hass,
         receiver,
         options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    )
+    return failing, fallback, entry
+
+
+async def test_a_failing_default_is_replaced_by_the_fallback(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
+) -> None:
+    failing, fallback, entry = await failing_with_fallback(
+        hass, receiver, tone, other_tone
     )
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
@@ -119,14 +130,8 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
 async def test_the_breaker_opens_then_lets_the_default_back(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    fallback = ToneVoice("Tone voice", tone)
-    await add_voice(hass, failing, fallback)
-    entry = await start_stream(
-        hass,
-        receiver,
-        options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    failing, fallback, entry = await failing_with_fallback(
+        hass, receiver, tone, other_tone
     )
     for number in range(3):
         result = await announce(hass, message=f"Call {number}.")

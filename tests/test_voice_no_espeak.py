@@ -29,8 +29,10 @@ from custom_components.rtsp_announcer.const import (
 
 from .common import (
     add_voice,
+    announce,
     ffmpeg_children,
     heard_after,
+    notify,
     record_events,
     speak,
     start_stream,
@@ -46,6 +48,16 @@ from .voices import ToneVoice
 ENTITY = "media_player.hall"
 RATE = 24000
 TONE = "tts.tone_voice"
+
+# The options' first step as the user leaves it, before the voice is picked.
+STREAM_STEP: dict[str, object] = {
+    "codec": "aac",
+    "pcm_transport": "socket",
+    "sample_rate": "24000",
+    "rtsp_transport": "tcp",
+    "frame_ms": 20,
+    "lead_ms": 60,
+}
 
 pytestmark = pytest.mark.usefixtures("no_espeak")
 
@@ -101,12 +113,7 @@ async def test_every_way_in_speaks_with_another_tts_entity(
     # A notification.
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "notify",
-        "send_message",
-        {"entity_id": "notify.hall_speaker", "message": "The washing is done."},
-        blocking=True,
-    )
+    await notify(hass, "The washing is done.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
@@ -135,12 +142,7 @@ async def test_with_no_voice_at_all_a_repair_sets_one(
     assert issue.is_fixable
     assert issue.translation_key == "no_voice"
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "announce",
-            {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-            blocking=True,
-        )
+        await announce(hass, message="Hello")
     assert err.value.translation_key == "no_voice"
 
     # The user sets a voice up, then picks it in the fix flow.
@@ -182,15 +184,7 @@ async def test_the_options_offer_the_engines_languages_and_voices(
     flow = await hass.config_entries.options.async_init(entry.entry_id)
     step = await hass.config_entries.options.async_configure(
         flow["flow_id"],
-        {
-            "codec": "aac",
-            "pcm_transport": "socket",
-            "sample_rate": "24000",
-            "rtsp_transport": "tcp",
-            "frame_ms": 20,
-            "lead_ms": 60,
-            CONF_VOICE_ENGINE: TONE,
-        },
+        STREAM_STEP | {CONF_VOICE_ENGINE: TONE},
     )
     assert step["type"] is FlowResultType.FORM
     assert step["step_id"] == "voice"
@@ -255,13 +249,8 @@ async def test_free_text_when_the_engine_reports_nothing(
     flow = await hass.config_entries.options.async_init(entry.entry_id)
     step = await hass.config_entries.options.async_configure(
         flow["flow_id"],
-        {
-            "codec": "aac",
-            "pcm_transport": "socket",
-            "sample_rate": "24000",
-            "rtsp_transport": "tcp",
-            "frame_ms": 20,
-            "lead_ms": 60,
+        STREAM_STEP
+        | {
             CONF_VOICE_ENGINE: "tts.not_loaded_yet",
             "fallback_engine": TONE,
             "first_audio_timeout": 2.5,
