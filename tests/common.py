@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 import psutil
 from homeassistant.components.tts import TextToSpeechEntity
@@ -76,9 +78,11 @@ async def start_stream(
     *,
     min_samples: int = DEFAULT_RATE // 4,
     options: Mapping[str, object] | None = None,
+    url: str | None = None,
 ) -> MockConfigEntry:
-    """Set up a stream publishing to `receiver`; return once its audio arrives."""
-    entry = add_entry(hass, receiver.url, name=name, **(options or {}))
+    """Set up a stream publishing to `receiver` (at `url` if given, credentials in
+    it, say); return once its audio arrives."""
+    entry = add_entry(hass, url or receiver.url, name=name, **(options or {}))
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_available(hass, f"media_player.{name.lower()}")
     await receiver.wait_for_session(1, timeout=10, min_samples=min_samples)
@@ -183,9 +187,12 @@ async def wait_available(
     hass: HomeAssistant,
     entity_id: str,
     timeout: float = 15.0,  # noqa: ASYNC109
+    *,
+    available: bool = True,
 ) -> State:
+    """Wait until the entity is available (with `available=False`: unavailable)."""
     return await wait_for_state(
-        hass, entity_id, lambda s: s.state != STATE_UNAVAILABLE, timeout
+        hass, entity_id, lambda s: (s.state != STATE_UNAVAILABLE) is available, timeout
     )
 
 
@@ -194,8 +201,14 @@ async def wait_unavailable(
     entity_id: str,
     timeout: float = 5.0,  # noqa: ASYNC109
 ) -> State:
-    return await wait_for_state(
-        hass, entity_id, lambda s: s.state == STATE_UNAVAILABLE, timeout
+    return await wait_available(hass, entity_id, timeout, available=False)
+
+
+def no_ffmpeg() -> contextlib.AbstractContextManager[object]:
+    """Home Assistant's ffmpeg binary points nowhere while this is entered."""
+    return patch(
+        "homeassistant.components.ffmpeg.FFmpegManager.binary",
+        new="/nonexistent/ffmpeg",
     )
 
 

@@ -21,7 +21,14 @@ from syrupy.matchers import path_type
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, unload, wait_available, wait_for_state
+from .common import (
+    add_entry,
+    ffmpeg_children,
+    start_stream,
+    unload,
+    wait_available,
+    wait_for_state,
+)
 from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
@@ -67,10 +74,7 @@ async def test_diagnostics_of_a_publishing_stream(
     snapshot: SnapshotAssertion,
 ) -> None:
     url = receiver.url.replace("rtsp://", f"rtsp://announcer:{PASSWORD}@")
-    entry = add_entry(hass, url)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    entry = await start_stream(hass, receiver, url=url)
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 

@@ -55,6 +55,7 @@ from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 from .common import (
     add_entry,
     ffmpeg_children,
+    no_ffmpeg,
     record_events,
     state_of,
     unload,
@@ -482,10 +483,7 @@ async def test_missing_ffmpeg_is_not_ready_with_a_translated_message(
     hass: HomeAssistant,
 ) -> None:
     entry = add_entry(hass, f"rtsp://{HOST}:9/announce")
-    with patch(
-        "homeassistant.components.ffmpeg.FFmpegManager.binary",
-        new="/nonexistent/ffmpeg",
-    ):
+    with no_ffmpeg():
         await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None

@@ -27,7 +27,7 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
 )
 
-from .common import ffmpeg_children, unload
+from .common import ffmpeg_children, no_ffmpeg, unload
 
 # Nothing listens on the discard port: ffmpeg starts, fails to connect, retries.
 DEAD_URL = "rtsp://user:secret@127.0.0.1:9/announce"
@@ -133,10 +133,7 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
 
 async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
     entry = make_entry(hass)
-    with patch(
-        "homeassistant.components.ffmpeg.FFmpegManager.binary",
-        new="/nonexistent/ffmpeg",
-    ):
+    with no_ffmpeg():
         await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None

@@ -29,7 +29,7 @@ from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, unload, wait_available
+from .common import add_entry, ffmpeg_children, start_stream, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
 from .helpers.rtsp.peers import StatusServer
 from .helpers.waiting import until
@@ -90,10 +90,7 @@ async def test_password_never_shown_while_publishing_and_failing(
     debug_logs: pytest.LogCaptureFixture,
 ) -> None:
     url = receiver.url.replace("rtsp://", f"rtsp://{USER}:{PASSWORD}@")
-    entry = add_entry(hass, url)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    entry = await start_stream(hass, receiver, url=url)
     stream = entry.runtime_data.stream
     publisher = stream.publisher
     # ffmpeg did print the URL (that is what is redacted).

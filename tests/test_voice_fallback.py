@@ -80,6 +80,14 @@ async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     return result
 
 
+async def add_failing_voice(hass: HomeAssistant, audio: bytes) -> ToneVoice:
+    """Set up a voice "Failing voice" whose service is down."""
+    failing = ToneVoice("Failing voice", audio)
+    failing.broken = True
+    await add_voice(hass, failing)
+    return failing
+
+
 async def failing_with_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
 ) -> tuple[ToneVoice, ToneVoice, MockConfigEntry]:
@@ -203,9 +211,7 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
 async def test_without_a_fallback_the_failure_is_the_calls(
     hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    await add_voice(hass, failing)
+    await add_failing_voice(hass, other_tone)
     entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: FAILING})
     with pytest.raises(HomeAssistantError) as err:
         await announce(hass, message="Dinner is ready.")
@@ -216,9 +222,7 @@ async def test_without_a_fallback_the_failure_is_the_calls(
 async def test_the_local_voice_as_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    await add_voice(hass, failing)
+    await add_failing_voice(hass, other_tone)
     entry = await start_stream(
         hass,
         receiver,

@@ -161,15 +161,7 @@ async def test_with_no_voice_at_all_a_repair_sets_one(
     await wait_available(hass, ENTITY)
 
     before = receiver.total_samples
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: Any = response[ENTITY]
+    result = (await announce(hass, message="Hello"))[ENTITY]
     assert result["engine"] == TONE
     assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     await unload(hass, entry)
@@ -274,15 +266,7 @@ async def test_free_text_when_the_engine_reports_nothing(
     assert entry.options["first_audio_timeout"] == 2.5
     await wait_available(hass, ENTITY)
     # The chosen engine is missing: the fallback speaks.
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: Any = response[ENTITY]
+    result = (await announce(hass, message="Hello"))[ENTITY]
     assert result["engine"] == TONE
     assert result["fallback"] is True
     await unload(hass, entry)

@@ -62,8 +62,7 @@ def report_heard(ours: OursResult) -> None:
     for (rate, name), series in ours.heard.items():
         first = ours.heard_first[rate, name]
         print(f"   {rate:<6} {name:<6} {series.row()}   {first.p50:8.1f} ms")
-    leads = ", ".join(f"{n} {v:.0f} ms" for n, v in ours.lead_ms.items())
-    print(f"   espeak's leading silence before the onset: {leads}.")
+    report_leads("espeak's", ours.lead_ms)
     starts = ", ".join(f"{r} Hz {s:.2f} s" for r, s in ours.publish_s.items())
     print(f"   Stream start to first audio at the receiver: {starts}.")
 
@@ -105,8 +104,12 @@ def report_naive(naive: NaiveResult) -> None:
     print(f"   {'rate':<6} {'text':<6} {HEADER}")
     for (rate, name), series in naive.heard.items():
         print(f"   {rate:<6} {name:<6} {series.row()}")
-    leads = ", ".join(f"{n} {v:.0f} ms" for n, v in naive.lead_ms.items())
-    print(f"   pyttsx3's leading silence before the onset: {leads}.")
+    report_leads("pyttsx3's", naive.lead_ms)
+
+
+def report_leads(whose: str, lead_ms: dict[str, float]) -> None:
+    leads = ", ".join(f"{n} {v:.0f} ms" for n, v in lead_ms.items())
+    print(f"   {whose} leading silence before the onset: {leads}.")
 
 
 def report_ratios(ours: OursResult, naive: NaiveResult) -> None:
