@@ -196,25 +196,9 @@ async def test_the_options_offer_the_engines_languages_and_voices(
     assert entry.options[CONF_VOICE] == "de-high"
     await wait_available(hass, ENTITY)
 
-    await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hallo", "preannounce": False},
-        blocking=True,
-    )
+    await announce(hass, message="Hallo")
     # A call still overrides the stream's language and voice.
-    await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {
-            "entity_id": ENTITY,
-            "message": "Hello",
-            "preannounce": False,
-            "language": "en",
-            "options": {"voice": "en-low"},
-        },
-        blocking=True,
-    )
+    await announce(hass, message="Hello", language="en", options={"voice": "en-low"})
     assert voice.options == [
         {"language": "de", "voice": "de-high"},
         {"language": "en", "voice": "en-low"},
