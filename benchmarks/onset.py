@@ -22,9 +22,9 @@ One run prints:
     first sample of speech written to the stream and to its onset at the
     receiver; the target is 50 ms to the first sample.
 
-The receiver is ffmpeg's RTSP listener (tests/helpers/rtsp.py): a real RTSP
+The receiver is ffmpeg's RTSP listener (tests/helpers/rtsp/listener.py): a real RTSP
 session that decodes what arrives and records arrival times. Onsets use the
-rule of benchmarks/announce.py (first 5 ms window at -40 dBFS, counted when
+rule of benchmarks/measure/onset.py (first 5 ms window at -40 dBFS, counted when
 its last sample has arrived); Home Assistant runs in-process as there.
 """
 
@@ -33,9 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import math
-import os
 import sys
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -46,7 +44,6 @@ from unittest.mock import patch
 
 import numpy as np
 from homeassistant.components import tts
-from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.components.tts.const import DATA_COMPONENT
 from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.const import __version__ as ha_version
@@ -54,35 +51,34 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from numpy.typing import NDArray
 
-from benchmarks.announce import (
-    FFMPEG,
-    HEADER,
+from benchmarks.measure import FFMPEG, LANGUAGE, SHORT
+from benchmarks.measure.harness import (
+    cancel_on_sigterm,
+    check_clocks,
+    home_assistant,
+    machine,
+    run_main,
+)
+from benchmarks.measure.onset import heard_at, settle
+from benchmarks.measure.stats import HEADER, Series
+from benchmarks.measure.targets import (
     HEARD_TIMEOUT,
-    LANGUAGE,
     STARTED_TIMEOUT,
     HaTarget,
-    Series,
     StartWatch,
     Target,
-    cancel_on_sigterm,
-    ffmpeg_version,
     ha_target,
-    heard_at,
     heard_ms,
-    home_assistant,
-    leftovers,
-    settle,
 )
-from benchmarks.speech import SHORT
 from custom_components.rtsp_announcer.audio import decoder
 from custom_components.rtsp_announcer.audio.ffmpeg import decoder_args, publisher_args
 from custom_components.rtsp_announcer.audio.models import StreamSettings
 from custom_components.rtsp_announcer.audio.playback import PlaybackItem
 from custom_components.rtsp_announcer.audio.speech import NATIVE_RATE, SpeechEngine
-from custom_components.rtsp_announcer.const import DOMAIN, SERVICE_ANNOUNCE
 from custom_components.rtsp_announcer.tts import LocalVoiceEntity, wav_stream_header
 from tests.common import add_voice
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent
+from tests.voices import ToneVoice
 
 RATES = (48000, 24000)
 FRAME_S = 0.010
@@ -197,10 +193,9 @@ async def codec_floor(rate: int, runs: int, rng: np.random.Generator) -> Series:
                 await settle(receiver)
                 if run < WARM_UP:
                     continue
-                if arrived is None:
-                    series.failures += 1
-                else:
-                    series.values.append((arrived - written_at) * 1000)
+                series.record(
+                    None if arrived is None else (arrived - written_at) * 1000
+                )
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -215,55 +210,6 @@ async def codec_floor(rate: int, runs: int, rng: np.random.Generator) -> Series:
 
 
 # --------------------------------------------------------------------------- (b) onset
-
-
-class RecordedVoice(TextToSpeechEntity):
-    """Another TTS entity: it returns the same recorded speech as MP3."""
-
-    _attr_name = "Recorded voice"
-    _attr_default_language = "en"
-    _attr_supported_languages = ["en"]  # noqa: RUF012
-
-    def __init__(self, mp3: bytes) -> None:
-        self._mp3 = mp3
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        return "mp3", self._mp3
-
-
-class OtherVoiceTarget:
-    """The same stream, speaking with another TTS entity; a new text each call."""
-
-    def __init__(self, hass: HomeAssistant, target: HaTarget) -> None:
-        self._hass = hass
-        self.stream = target.stream
-        self.engine = target.engine
-        self.cache = target.cache
-        self.entity_id = target.entity_id
-        self.calls = 0
-
-    async def announce(self, text: str) -> str:
-        self.calls += 1
-        response = await self._hass.services.async_call(
-            DOMAIN,
-            SERVICE_ANNOUNCE,
-            {
-                "entity_id": self.entity_id,
-                "message": f"{text} {self.calls}",
-                "tts_entity_id": MP3_VOICE,
-                "language": LANGUAGE,
-                "preannounce": False,
-                "wait": False,
-            },
-            blocking=True,
-            return_response=True,
-        )
-        assert response is not None
-        result = response[self.entity_id]
-        assert isinstance(result, dict)
-        return str(result["announcement_id"])
 
 
 async def encode_mp3(pcm: bytes, rate: int) -> bytes:
@@ -294,10 +240,7 @@ async def onsets(
             if run < WARM_UP:
                 continue
             first.values.append(written)
-            if arrived is None:
-                heard.failures += 1
-            else:
-                heard.values.append(arrived)
+            heard.record(arrived)
     finally:
         watch.close()
     return first, heard
@@ -483,7 +426,7 @@ async def measure_rate(
         print(f"  {rate} Hz: onsets ...", file=sys.stderr, flush=True)
         voices: dict[str, Target] = {"local voice": target}
         if mp3:
-            voices["MP3 entity"] = OtherVoiceTarget(hass, target)
+            voices["MP3 entity"] = target.speaking_with(MP3_VOICE)
         for name, voice_target in voices.items():
             figures.first[name], figures.heard[name] = await onsets(
                 voice_target, receiver, runs, rng
@@ -506,10 +449,7 @@ async def measure_rate(
                     if run < WARM_UP:
                         continue
                     announced.first.values.append(first)
-                    if heard is None:
-                        announced.heard.failures += 1
-                    else:
-                        announced.heard.values.append(heard)
+                    announced.heard.record(heard)
     return figures
 
 
@@ -566,21 +506,16 @@ def report(figures: dict[int, RateFigures]) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     cancel_on_sigterm()
-    loop = asyncio.get_running_loop()
-    # Call times come from the loop, arrival times from time.monotonic().
-    assert abs(loop.time() - time.monotonic()) < 0.01
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    check_clocks()
     print("Speech onset at an RTSP reader, against the codec floor; streaming speech")
-    print(
-        f"{os.cpu_count()} cores, load {load}; ffmpeg {ffmpeg_version()};"
-        f" Python {sys.version.split()[0]}; Home Assistant {ha_version}"
-    )
+    print(f"{machine()}; Home Assistant {ha_version}")
     print(f'{args.runs} runs per series after {WARM_UP} untimed; text = "{SHORT}"')
     rng = np.random.default_rng(SEED)
     figures: dict[int, RateFigures] = {}
     async with home_assistant() as hass:
         mp3 = await recorded_mp3()
-        await add_voice(hass, RecordedVoice(mp3))
+        # Another TTS entity: it returns the same recorded speech as MP3.
+        await add_voice(hass, ToneVoice("Recorded voice", mp3))
         for rate in RATES:
             figures[rate] = await measure_rate(hass, rate, args.runs, rng, mp3)
     report(figures)
@@ -605,17 +540,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 runs per series")
     args = parser.parse_args()
     args.runs = args.runs or (5 if args.quick else 15)
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("homeassistant.loader", "aiohttp_fast_zlib"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     began = time.monotonic()
-    try:
-        asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print(f"interrupted; clean-up: {leftovers()}", file=sys.stderr)
-        sys.exit(1)
-    print()
-    print(f"clean-up: {leftovers()}")
+    run_main(lambda: run(args))
     print(f"total {time.monotonic() - began:.0f} s")
 
 

@@ -19,21 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.measure import LONG, SHORT
+from benchmarks.measure.stats import percentile
 from custom_components.rtsp_announcer.audio import resample as resample_module
 from custom_components.rtsp_announcer.audio.resample import StreamResampler, resample
 from custom_components.rtsp_announcer.audio.speech import SpeechEngine
 from tests.helpers.analysis import sine_snr
 
 RUNS = 50
-SHORT = "Turn on the kitchen lights."
-_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog near the old river bank.",
-    "Please remember to close the garage door before you leave the house today.",
-    "The washing machine has finished and the laundry is ready to be dried.",
-    "Someone is at the front door, and the parcel should be taken inside soon.",
-)
-# About 300 words, like the long text of the field notes.
-LONG = " ".join(_SENTENCES * 6)
 _COMMA = "\uff0c"  # full-width comma
 CHINESE = (
     f"请打开厨房的灯。今天天气很好{_COMMA}我们下午去公园散步吧。"
@@ -45,11 +38,6 @@ CHUNK = 1323  # espeak's 60 ms buffer
 SNR_RATES = (24000, 48000)
 SNR_FREQS = (3000, 9000)
 TIMING_RUNS = 5
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def first_chunk_ms(
@@ -271,7 +259,7 @@ async def speech_figures() -> None:
                 times = await first_chunk_ms(engine, text, rate, language)
                 print(
                     f"  {label:5} @ {rate:5} Hz: {statistics.median(times):6.2f} / "
-                    f"{percentile(times, 0.95):6.2f}"
+                    f"{percentile(times, 95):6.2f}"
                 )
         print("\nFull synthesis (median of 5)")
         for label, text, language in TEXTS:

@@ -15,89 +15,18 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import re
 import time
 from collections.abc import Callable
 
-from custom_components.rtsp_announcer.audio import text as text_module
-from custom_components.rtsp_announcer.audio.speech import sentences as sentences_module
 from custom_components.rtsp_announcer.audio.speech import split_sentences
 from custom_components.rtsp_announcer.audio.text import normalize_text
+from tests.helpers.old_text import old_normalize_text, old_split_sentences
 
 REPEATS = 5
 # The old code is timed on PROBE_CHARS first; where it might take longer than
 # WAIT_LIMIT seconds on the whole input, its time is extrapolated instead.
 PROBE_CHARS = 5000
 WAIT_LIMIT = 3.0
-
-# -- the implementation before it was made linear, kept for comparison ---------
-
-
-def _old_unit_pattern(units: list[str]) -> re.Pattern[str]:
-    ordered = sorted(units, key=len, reverse=True)
-    alternatives = "|".join(re.escape(unit) for unit in ordered)
-    return re.compile(rf"(?P<num>\d+(?:[.,]\d+)?)\s?(?P<unit>{alternatives})(?![\w/])")
-
-
-_OLD_EN = _old_unit_pattern(list(text_module._UNITS_EN))  # noqa: SLF001
-_OLD_ZH = _old_unit_pattern(list(text_module._UNITS_ZH))  # noqa: SLF001
-_OLD_ZH_PERCENT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s?%")
-
-
-def old_normalize_text(text: str, language: str | None) -> str:
-    """`normalize_text` with the old patterns (same expansions)."""
-    base = (language or "en").replace("_", "-").split("-")[0].lower()
-    if base in {"zh", "cmn", "yue"}:
-        text = _OLD_ZH_PERCENT.sub(lambda m: f"百分之{m['num']}", text)
-        return _OLD_ZH.sub(text_module._expand_zh, text)  # noqa: SLF001
-    if base == "en":
-        return _OLD_EN.sub(text_module._expand_en, text)  # noqa: SLF001
-    return text
-
-
-_END = sentences_module._WESTERN_END  # noqa: SLF001
-_CJK = sentences_module._CJK_END  # noqa: SLF001
-_CLOSERS = sentences_module._CLOSERS  # noqa: SLF001
-_OLD_BOUNDARY = re.compile(
-    rf"(?:(?<={_END})|(?<={_END}{_CLOSERS}))\s+"
-    rf"|(?:(?<={_CJK})|(?<={_CJK}{_CLOSERS}))(?!{_CLOSERS})\s*"
-    r"|\s*\n\s*"
-)
-
-
-def old_split_sentences(text: str, *, max_chars: int = 400) -> list[str]:
-    """`split_sentences` as it was: a line break looked for from every space,
-    abbreviations joined one by one, long pieces cut by copying the rest."""
-    ends_with_abbreviation = sentences_module._ends_with_abbreviation  # noqa: SLF001
-    text = text.replace("\x00", " ")
-    pieces: list[str] = []
-    carry = ""
-    for raw in _OLD_BOUNDARY.split(text):
-        piece = f"{carry} {raw}".strip() if carry else raw.strip()
-        carry = ""
-        if not piece:
-            continue
-        if ends_with_abbreviation(piece):
-            carry = piece
-            continue
-        pieces.append(piece)
-    if carry:
-        pieces.append(carry)
-    sentences: list[str] = []
-    for piece in pieces:
-        rest = piece
-        while len(rest) > max_chars:
-            cut = max_chars
-            soft = sentences_module._SOFT_BREAK  # noqa: SLF001
-            for match in soft.finditer(rest, max_chars // 2, max_chars):
-                cut = match.end()
-            head, rest = rest[:cut].strip(), rest[cut:].strip()
-            if head:
-                sentences.append(head)
-        if rest:
-            sentences.append(rest)
-    return [s for s in sentences if sentences_module._SPEAKABLE.search(s)]  # noqa: SLF001
-
 
 # -- inputs ---------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 import psutil
 from homeassistant.components.tts import TextToSpeechEntity
@@ -24,8 +26,16 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
-POLL = 0.02
+from .helpers.rtsp import DEFAULT_RATE
+from .helpers.waiting import until
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .helpers.rtsp import ListenReceiver
+
+HALL = "media_player.hall"
 
 # Only the integration's ffmpeg processes use these; the test servers do not.
 _OWN_FLAGS = {"-progress", "-protocol_whitelist"}
@@ -61,6 +71,96 @@ def add_entry(
     return entry
 
 
+async def start_stream(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    name: str = "Hall",
+    *,
+    min_samples: int = DEFAULT_RATE // 4,
+    options: Mapping[str, object] | None = None,
+    url: str | None = None,
+) -> MockConfigEntry:
+    """Set up a stream publishing to `receiver` (at `url` if given, credentials in
+    it, say); return once its audio arrives."""
+    entry = add_entry(hass, url or receiver.url, name=name, **(options or {}))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, f"media_player.{name.lower()}")
+    await receiver.wait_for_session(1, timeout=10, min_samples=min_samples)
+    return entry
+
+
+async def announce(
+    hass: HomeAssistant, entity_id: str | list[str] = HALL, **data: Any
+) -> dict[str, Any]:
+    """Call rtsp_announcer.announce (no chime unless asked); the response by entity."""
+    data.setdefault("preannounce", False)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "announce",
+        {"entity_id": entity_id, **data},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)
+
+
+async def speak(hass: HomeAssistant, engine: str, message: str) -> None:
+    """Call tts.speak with `engine` to the stream "Hall", uncached."""
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": engine,
+            "media_player_entity_id": HALL,
+            "message": message,
+            "cache": False,
+        },
+        blocking=True,
+    )
+
+
+async def play_media(hass: HomeAssistant, media_id: str, **extra: object) -> None:
+    """Call media_player.play_media on the stream "Hall"."""
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {
+            "entity_id": HALL,
+            "media_content_id": media_id,
+            "media_content_type": "music",
+            **extra,
+        },
+        blocking=True,
+    )
+
+
+async def notify(hass: HomeAssistant, message: str) -> None:
+    """Send `message` to the stream "Hall"'s notify entity."""
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": "notify.hall_speaker", "message": message},
+        blocking=True,
+    )
+
+
+async def unload(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Unload the stream's entry; its ffmpeg must be gone with it."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+async def heard_after(
+    receiver: ListenReceiver, before: int, tail_s: float = 0.8
+) -> NDArray[np.int16]:
+    """What arrived since sample `before`, once `tail_s` more has arrived."""
+    await receiver.wait_for_samples(
+        receiver.total_samples + int(tail_s * receiver.rate), timeout=5
+    )
+    return receiver.samples()[before:]
+
+
 async def wait_for_state(
     hass: HomeAssistant,
     entity_id: str,
@@ -68,27 +168,31 @@ async def wait_for_state(
     timeout: float = 10.0,  # noqa: ASYNC109
 ) -> State:
     """Poll until the entity's state satisfies `predicate`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: State | None = None
-    for _ in range(int(timeout / POLL) + 1):
-        last = hass.states.get(entity_id)
-        if last is not None and predicate(last):
-            return last
-        if loop.time() > deadline:
-            break
-        await asyncio.sleep(POLL)
-    msg = f"{entity_id} never matched; last state {last}"
-    raise TimeoutError(msg)
+
+    def matches() -> bool:
+        state = hass.states.get(entity_id)
+        return state is not None and predicate(state)
+
+    try:
+        await until(matches, timeout, entity_id)
+    except TimeoutError:
+        msg = f"{entity_id} never matched; last state {hass.states.get(entity_id)}"
+        raise TimeoutError(msg) from None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state
 
 
 async def wait_available(
     hass: HomeAssistant,
     entity_id: str,
     timeout: float = 15.0,  # noqa: ASYNC109
+    *,
+    available: bool = True,
 ) -> State:
+    """Wait until the entity is available (with `available=False`: unavailable)."""
     return await wait_for_state(
-        hass, entity_id, lambda s: s.state != STATE_UNAVAILABLE, timeout
+        hass, entity_id, lambda s: (s.state != STATE_UNAVAILABLE) is available, timeout
     )
 
 
@@ -97,8 +201,14 @@ async def wait_unavailable(
     entity_id: str,
     timeout: float = 5.0,  # noqa: ASYNC109
 ) -> State:
-    return await wait_for_state(
-        hass, entity_id, lambda s: s.state == STATE_UNAVAILABLE, timeout
+    return await wait_available(hass, entity_id, timeout, available=False)
+
+
+def no_ffmpeg() -> contextlib.AbstractContextManager[object]:
+    """Home Assistant's ffmpeg binary points nowhere while this is entered."""
+    return patch(
+        "homeassistant.components.ffmpeg.FFmpegManager.binary",
+        new="/nonexistent/ffmpeg",
     )
 
 
@@ -138,8 +248,8 @@ def record_events(hass: HomeAssistant, event_type: str) -> list[Event]:
     return events
 
 
-async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
-    """Set the entity up as another integration's TTS entity."""
+async def add_voice(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
+    """Set the entities up as another integration's TTS entities."""
     assert await async_setup_component(hass, "tts", {})
 
     async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -148,7 +258,7 @@ async def add_voice(hass: HomeAssistant, voice: TextToSpeechEntity) -> None:
 
     mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
     mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", [voice], from_config_entry=True)
+    setup_test_component_platform(hass, "tts", list(voices), from_config_entry=True)
     other = MockConfigEntry(domain="test")
     other.add_to_hass(hass)
     with mock_config_flow("test", ConfigFlow):

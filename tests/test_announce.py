@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import wave
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -28,34 +27,8 @@ from custom_components.rtsp_announcer.announce import (
 )
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available
-from .helpers.rtsp import ListenReceiver
-
 ENTITY = "media_player.hall"
 TTS_ENTITY = "tts.hall_local_voice"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
-
-
-@pytest.fixture
-async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    """A stream that is down: nothing listens on its port."""
-    entry = add_entry(hass, DEAD_URL)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-@pytest.fixture
-async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    """A stream that publishes to a real RTSP server."""
-    async with ListenReceiver() as receiver:
-        entry = add_entry(hass, receiver.url)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await wait_available(hass, ENTITY)
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:

@@ -25,7 +25,7 @@ from .common import (
     wait_unavailable,
 )
 from .helpers.rtsp import ListenReceiver
-from .test_faults import until
+from .helpers.waiting import until
 
 STREAM = "media_player.hall"
 NOTIFY = "notify.hall_speaker"

@@ -16,7 +16,7 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -42,8 +42,9 @@ from custom_components.rtsp_announcer.const import (
     EVENT_ANNOUNCEMENT,
 )
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -284,12 +285,6 @@ def build_call(noise: dict[str, Any], mutations: list[tuple[str, Any]]) -> Any:
 
 
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
 async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerator[Any]:
     """A stream publishing to a real receiver; unloaded and checked afterwards."""
     entry = add_entry(hass, receiver.url)
@@ -297,8 +292,7 @@ async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerato
     await wait_available(hass, ENTITY)
     await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
     yield entry.runtime_data.stream
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 class Tally:
@@ -428,16 +422,6 @@ async def test_a_voice_that_is_not_text_is_refused(
 
 
 @pytest.fixture
-def mock_setup_entry() -> Any:
-    with patch(
-        "custom_components.rtsp_announcer.async_setup_entry",
-        new_callable=AsyncMock,
-        return_value=True,
-    ) as mock:
-        yield mock
-
-
-@pytest.fixture
 async def port() -> AsyncGenerator[int]:
     """A real RTSP server for the flow's publish attempt (any path)."""
     async with ListenReceiver() as receiver:
@@ -517,22 +501,6 @@ async def test_an_ipv6_url_is_probed_and_kept(
     assert result["result"].unique_id == "rtsp://[::1]:8554/announce"
 
 
-@pytest.fixture
-async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
-    """A TCP server that accepts and never answers: ffmpeg waits, visible."""
-    held: list[asyncio.StreamWriter] = []
-
-    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(on_connect, HOST, 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -553,7 +521,7 @@ async def test_shell_syntax_in_the_url_is_never_run(
     entry = add_entry(hass, url)
     assert await hass.config_entries.async_setup(entry.entry_id)
     publisher = entry.runtime_data.stream.publisher
-    await until_attempts(lambda: publisher.pid is not None)
+    await until(lambda: publisher.pid is not None, 10, "an ffmpeg attempt")
     # The running ffmpeg got the URL as one argument, from no shell.
     process = psutil.Process(publisher.pid)
     assert process.cmdline()[-1] == url
@@ -564,15 +532,6 @@ async def test_shell_syntax_in_the_url_is_never_run(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert not marker.exists()
     assert ffmpeg_children() == []
-
-
-async def until_attempts(predicate: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    msg = "ffmpeg never tried"
-    raise TimeoutError(msg)
 
 
 # ------------------------------------------------------------------ every way in

@@ -9,10 +9,9 @@ here gives on demand) and no ffmpeg may be left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -69,7 +68,8 @@ from custom_components.rtsp_announcer.const import (
 
 from .common import ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
-from .test_faults import StatusServer, until
+from .helpers.rtsp.peers import ScriptedServer, StatusServer
+from .helpers.waiting import until
 
 # The announcement defaults of a stream as a new options form has them.
 ANNOUNCE_DEFAULTS = {
@@ -90,7 +90,7 @@ FIGURES = logging.getLogger("tests.figures")
 # --------------------------------------------------------------------------- peers
 
 
-class TransportPeer:
+class TransportPeer(ScriptedServer):
     """An RTSP server that takes a stream over UDP only, or over nothing.
 
     SETUP over TCP (and over UDP unless `udp`) is answered "461 Unsupported
@@ -100,24 +100,17 @@ class TransportPeer:
     """
 
     def __init__(self, *, udp: bool = True) -> None:
+        super().__init__()
         self.udp = udp
         self.requests: list[tuple[str, str]] = []
         self.rtp_packets = 0
-        self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
 
     @property
     def url(self) -> str:
         return f"rtsp://{HOST}:{self.port}/announce"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         loop = asyncio.get_running_loop()
         peer = self
 
@@ -126,62 +119,24 @@ class TransportPeer:
                 peer.rtp_packets += 1
 
         self._udp, _ = await loop.create_datagram_endpoint(Rtp, local_addr=(HOST, 0))
-        self._server = await asyncio.start_server(self._serve, HOST, 0)
+        await super().start(port)
 
     async def stop(self) -> None:
         if self._udp is not None:
             self._udp.close()
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.close()
-            await self._server.wait_closed()
+        await super().stop()
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def answer(self, method: str, fields: dict[str, str]) -> str:
         assert self._udp is not None
         rtp_port = self._udp.get_extra_info("sockname")[1]
-        self._writers.add(writer)
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                lines = head.decode(errors="replace").split("\r\n")
-                method = lines[0].split(" ", 1)[0]
-                fields = {
-                    name.strip().lower(): value.strip()
-                    for name, _, value in (line.partition(":") for line in lines[1:])
-                }
-                if length := int(fields.get("content-length", "0")):
-                    await reader.readexactly(length)
-                transport = fields.get("transport", "")
-                self.requests.append((method, transport))
-                status, extra = "200 OK", ""
-                if method == "SETUP" and ("/TCP" in transport or not self.udp):
-                    status = "461 Unsupported Transport"
-                elif method == "SETUP":
-                    extra = (
-                        f"Transport: {transport};server_port={rtp_port}-{rtp_port}\r\n"
-                    )
-                writer.write(
-                    f"RTSP/1.0 {status}\r\nCSeq: {fields.get('cseq', '0')}\r\n"
-                    f"Session: 1\r\n{extra}\r\n".encode()
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-@contextlib.asynccontextmanager
-async def status_server(status: str, **kwargs: Any) -> AsyncGenerator[StatusServer]:
-    server = StatusServer(status, **kwargs)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+        transport = fields.get("transport", "")
+        self.requests.append((method, transport))
+        status, extra = "200 OK", ""
+        if method == "SETUP" and ("/TCP" in transport or not self.udp):
+            status = "461 Unsupported Transport"
+        elif method == "SETUP":
+            extra = f"\r\nTransport: {transport};server_port={rtp_port}-{rtp_port}"
+        return f"{status}\r\nCSeq: {fields.get('cseq', '0')}\r\nSession: 1{extra}"
 
 
 # ------------------------------------------------------------------------ fixtures
@@ -195,43 +150,9 @@ def no_ffmpeg_left() -> Generator[None]:
 
 
 @pytest.fixture
-def mock_setup_entry() -> Generator[AsyncMock]:
-    """Keep the integration itself (ffmpeg and all) out of the flow tests."""
-    with patch(
-        "custom_components.rtsp_announcer.async_setup_entry",
-        new_callable=AsyncMock,
-        return_value=True,
-    ) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    """A real RTSP server: ffmpeg's listener, any path, TCP or UDP."""
-    async with ListenReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens."""
     return free_port()
-
-
-@pytest.fixture
-async def silent_port(socket_enabled: None) -> AsyncGenerator[int]:
-    """A TCP server that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(on_connect, HOST, 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 def _url(port: int, path: str = "/announce", userinfo: str = "") -> str:
@@ -392,7 +313,7 @@ async def test_user_refusals_then_recover(
 ) -> None:
     result = await _start_user_flow(hass)
 
-    async with status_server(status, options_too=options_too) as server:
+    async with StatusServer(status, options_too=options_too) as server:
         url = server.url(f"user:{SECRET}@")
         result2 = await _submit_user(hass, result["flow_id"], url)
 
@@ -412,7 +333,7 @@ async def test_user_other_answer_shows_what_ffmpeg_said(
 ) -> None:
     result = await _start_user_flow(hass)
 
-    async with status_server("400 Bad Request") as server:
+    async with StatusServer("400 Bad Request") as server:
         result2 = await _submit_user(
             hass, result["flow_id"], server.url(f"user:{SECRET}@")
         )
@@ -570,8 +491,7 @@ async def test_cancelled_publish_attempt_leaves_no_ffmpeg(silent_port: int) -> N
     attempt = asyncio.create_task(
         probe_publish("ffmpeg", StreamSettings(url=_url(silent_port)))
     )
-    await asyncio.sleep(0.5)
-    assert ffmpeg_children() != []
+    await until(lambda: ffmpeg_children() != [], 5, "the publishing ffmpeg")
 
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -755,7 +675,7 @@ async def test_reconfigure_errors_then_recover(
     assert result3["type"] is FlowResultType.FORM
     assert result3["errors"] == {"base": "cannot_connect"}
 
-    async with status_server("404 Not Found") as server:
+    async with StatusServer("404 Not Found") as server:
         result4 = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_URL: server.url()}
         )
@@ -939,7 +859,7 @@ async def test_reauth_of_a_url_without_credentials(
 async def test_reauth_wrong_password_then_recover(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    async with status_server("401 Unauthorized", options_too=True) as server:
+    async with StatusServer("401 Unauthorized", options_too=True) as server:
         port = server.port
         entry = _reauth_entry(port)
         entry.add_to_hass(hass)

@@ -21,7 +21,7 @@ from homeassistant.setup import async_setup_component
 
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, announce, ffmpeg_children, wait_available
 from .helpers.rtsp import RelayServer
 
 STREAM = "media_player.hall"
@@ -63,13 +63,7 @@ async def test_loading_and_using_the_integration_raises_no_deprecation(
             await hass.async_block_till_done()
             await wait_available(hass, STREAM)
 
-            await hass.services.async_call(
-                DOMAIN,
-                "announce",
-                {"entity_id": STREAM, "message": "Number 42", "preannounce": False},
-                blocking=True,
-                return_response=True,
-            )
+            await announce(hass, STREAM, message="Number 42")
             await hass.services.async_call(
                 "tts",
                 "speak",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -22,7 +21,14 @@ from syrupy.matchers import path_type
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available, wait_for_state
+from .common import (
+    add_entry,
+    ffmpeg_children,
+    start_stream,
+    unload,
+    wait_available,
+    wait_for_state,
+)
 from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
@@ -61,12 +67,6 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
-@pytest.fixture
-async def receiver() -> Any:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
 async def test_diagnostics_of_a_publishing_stream(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -74,10 +74,7 @@ async def test_diagnostics_of_a_publishing_stream(
     snapshot: SnapshotAssertion,
 ) -> None:
     url = receiver.url.replace("rtsp://", f"rtsp://announcer:{PASSWORD}@")
-    entry = add_entry(hass, url)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    entry = await start_stream(hass, receiver, url=url)
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 
@@ -91,8 +88,7 @@ async def test_diagnostics_of_a_publishing_stream(
     assert publisher["pid"] == entry.runtime_data.stream.publisher.pid
     assert publisher["stderr_tail"]
     assert abs(result["clock"]["drift_samples"]) <= RATE
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_diagnostics_after_a_crash_and_of_an_unloaded_entry(

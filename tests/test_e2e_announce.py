@@ -7,13 +7,11 @@ import statistics
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import numpy as np
 import pytest
 from homeassistant.components import tts
-from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from numpy.typing import NDArray
@@ -21,20 +19,27 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
-from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
 from .common import (
-    add_entry,
     add_voice,
+    announce,
     ffmpeg_children,
+    heard_after,
     make_tone,
+    notify,
+    play_media,
     record_events,
+    speak,
+    start_stream,
     state_of,
-    wait_available,
+    unload,
     wait_for_state,
 )
 from .helpers.analysis import rms_dbfs, rms_windows, tone_segments
 from .helpers.rtsp import ListenReceiver
+from .helpers.waiting import until
+from .voices import ToneVoice
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -73,55 +78,22 @@ def speech_spans(
     return spans
 
 
-async def announce(
-    hass: HomeAssistant, entity_id: str | list[str] = ENTITY, **data: Any
-) -> dict[str, Any]:
-    data.setdefault("preannounce", False)
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": entity_id, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return dict(response)
-
-
-async def start_stream(
-    hass: HomeAssistant, receiver: ListenReceiver, name: str = "Hall", **options: Any
-) -> MockConfigEntry:
-    entry = add_entry(hass, receiver.url, name=name, **options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, f"media_player.{name.lower()}")
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 2)
-    return entry
-
-
 @pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
+async def voice(hass: HomeAssistant, tmp_path: Path) -> ToneVoice:
+    """Another integration's voice, set up: it says 1 s of a 500 Hz tone."""
+    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
+    voice = ToneVoice("Tone voice", mp3.read_bytes())
+    await add_voice(hass, voice)
+    return voice
 
 
 @pytest.fixture
 async def stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
-
-
-async def heard_after(
-    receiver: ListenReceiver, before: int, tail_s: float = 0.8
-) -> NDArray[np.int16]:
-    """What arrived since `before`, once `tail_s` of silence more has arrived."""
-    await receiver.wait_for_samples(
-        receiver.total_samples + int(tail_s * RATE), timeout=5
-    )
-    return receiver.samples()[before:]
+    await unload(hass, entry)
 
 
 @pytest.mark.usefixtures("stream")
@@ -129,7 +101,8 @@ async def test_english_message_is_heard(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    await asyncio.sleep(0.3)
+    # Past the start-up burst: the stream has run on for a while.
+    await receiver.wait_for_samples(receiver.total_samples + int(0.3 * RATE), 5)
     before = receiver.total_samples
     response = await announce(hass, message=SHORT, language="en")
     result = response[ENTITY]
@@ -197,10 +170,14 @@ async def test_high_priority_interrupts(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
+    before = receiver.total_samples
     # Droppable: cut off, it ends (test_e2e_priorities.py has one that resumes).
     long = await announce(hass, message=LONG, wait=False, droppable=True)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
-    await asyncio.sleep(0.5)
+    # Interrupted while it is being heard.
+    await until(
+        lambda: bool(speech_spans(receiver.samples()[before:])), 5, "the long message"
+    )
     urgent = await announce(hass, message="Fire alarm.", priority="high")
     assert urgent[ENTITY]["state"] == "finished"
     await hass.async_block_till_done()
@@ -262,8 +239,8 @@ async def test_volume_scales_the_announcement(
 
 async def test_two_streams_in_one_call(hass: HomeAssistant) -> None:
     async with ListenReceiver(rate=RATE) as hall, ListenReceiver(rate=RATE) as shop:
-        first = await start_stream(hass, hall, "Hall")
-        second = await start_stream(hass, shop, "Shop")
+        first = await start_stream(hass, hall, "Hall", min_samples=RATE // 2)
+        second = await start_stream(hass, shop, "Shop", min_samples=RATE // 2)
         marks = (hall.total_samples, shop.total_samples)
         response = await announce(
             hass, ["media_player.hall", "media_player.shop"], message=SHORT
@@ -292,7 +269,7 @@ async def three_streams(hass: HomeAssistant) -> AsyncGenerator[list[str]]:
         ListenReceiver(rate=RATE) as three,
     ):
         entries = [
-            await start_stream(hass, receiver, name)
+            await start_stream(hass, receiver, name, min_samples=RATE // 2)
             for receiver, name in ((one, "One"), (two, "Two"), (three, "Three"))
         ]
         yield THREE
@@ -346,12 +323,7 @@ async def test_loop_lag_while_three_streams_speak(
 async def test_notify_speaks(hass: HomeAssistant, receiver: ListenReceiver) -> None:
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "notify",
-        "send_message",
-        {"entity_id": "notify.hall_speaker", "message": "The washing is done."},
-        blocking=True,
-    )
+    await notify(hass, "The washing is done.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert speech_spans(await heard_after(receiver, before))
@@ -364,48 +336,17 @@ async def test_tts_speak_to_the_stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": "tts.hall_local_voice",
-            "media_player_entity_id": ENTITY,
-            "message": SHORT,
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, "tts.hall_local_voice", SHORT)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     assert hass.states.get(ENTITY).attributes["media_title"] == SHORT  # type: ignore[union-attr]
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert speech_spans(await heard_after(receiver, before))
 
 
-class ToneVoice(TextToSpeechEntity):
-    """Another TTS engine: it 'speaks' a 500 Hz tone as MP3, whatever the text."""
-
-    _attr_name = "Tone voice"
-    _attr_default_language = "en"
-
-    def __init__(self, audio: bytes) -> None:
-        self._attr_supported_languages = ["en"]
-        self._audio = audio
-        self.messages: list[str] = []
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        self.messages.append(message)
-        return "mp3", self._audio
-
-
 async def test_any_tts_entity_as_the_voice(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice
 ) -> None:
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
-    await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
     response = await announce(
         hass, message="Dinner is ready.", tts_entity_id="tts.tone_voice"
@@ -417,29 +358,15 @@ async def test_any_tts_entity_as_the_voice(
     segments = tone_segments(heard, RATE, 500, max_gap_ms=60)
     assert segments
     assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_tts_speak_with_another_voice(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice
 ) -> None:
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
-    await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": "tts.tone_voice",
-            "media_player_entity_id": ENTITY,
-            "message": "Dinner is ready.",
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, "tts.tone_voice", "Dinner is ready.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     assert state_of(hass, ENTITY).attributes["media_title"] == "Dinner is ready."
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
@@ -447,36 +374,22 @@ async def test_tts_speak_with_another_voice(
     segments = tone_segments(await heard_after(receiver, before), RATE, 500)
     assert segments
     assert segments[-1][1] - segments[0][0] == pytest.approx(1.0, abs=0.15)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.parametrize("engine", ["tts.tone_voice", "tts.hall_local_voice"])
 async def test_a_tts_result_stream_is_played(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path, engine: str
+    hass: HomeAssistant, receiver: ListenReceiver, voice: ToneVoice, engine: str
 ) -> None:
     # What assist pipelines and satellite announcements hand a media player:
     # the id of a result stream created and given its message beforehand.
-    mp3 = make_tone(tmp_path / "voice.mp3", freq=500, seconds=1.0)
-    voice = ToneVoice(mp3.read_bytes())
-    await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver)
+    entry = await start_stream(hass, receiver, min_samples=RATE // 2)
     result = tts.async_create_stream(hass, engine, language="en")
     result.async_set_message(SHORT)
     media_id = f"media-source://tts/-stream-/{result.token}"
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {
-            "entity_id": ENTITY,
-            "media_content_id": media_id,
-            "media_content_type": "music",
-            "announce": True,
-        },
-        blocking=True,
-    )
+    await play_media(hass, media_id, announce=True)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     heard = await heard_after(receiver, before)
@@ -488,8 +401,7 @@ async def test_a_tts_result_stream_is_played(
         assert speech_spans(heard)
     await hass.async_block_till_done()
     assert [event.data["type"] for event in events] == ["started", "finished"]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.usefixtures("stream")
@@ -529,16 +441,7 @@ async def test_a_malformed_tts_media_id_is_refused(
     hass: HomeAssistant, media_id: str
 ) -> None:
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            "media_player",
-            "play_media",
-            {
-                "entity_id": ENTITY,
-                "media_content_id": media_id,
-                "media_content_type": "music",
-            },
-            blocking=True,
-        )
+        await play_media(hass, media_id)
     assert err.value.translation_key == "decode_failed"
     assert err.value.translation_placeholders is not None
     assert err.value.translation_placeholders["media_id"] == media_id

@@ -19,10 +19,18 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
-from .common import ffmpeg_children, make_tone, record_events, wait_for_state
+from .common import (
+    announce,
+    ffmpeg_children,
+    heard_after,
+    make_tone,
+    record_events,
+    start_stream,
+    wait_for_state,
+)
 from .helpers.analysis import rms_dbfs, tone_segments
 from .helpers.rtsp import ListenReceiver
-from .test_e2e_announce import RATE, announce, heard_after, start_stream
+from .test_e2e_announce import RATE
 
 ENTITY = "media_player.hall"
 # Fine enough for gaps measured to ±50 ms; 100 Hz bins still part the tones.
@@ -46,7 +54,9 @@ async def receiver() -> AsyncGenerator[ListenReceiver]:
 async def stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> AsyncGenerator[MockConfigEntry]:
-    entry = await start_stream(hass, receiver, "Hall", gain_db=-12.0)
+    entry = await start_stream(
+        hass, receiver, "Hall", min_samples=RATE // 2, options={"gain_db": -12.0}
+    )
     yield entry
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []

@@ -17,9 +17,6 @@ import pytest
 from homeassistant.components.media_player.const import (
     DOMAIN as MP_DOMAIN,
 )
-from homeassistant.components.media_player.const import (
-    SERVICE_PLAY_MEDIA,
-)
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     SERVICE_MEDIA_STOP,
@@ -41,13 +38,21 @@ from .common import (
     add_entry,
     ffmpeg_children,
     make_tone,
+    play_media,
     state_of,
     wait_available,
     wait_for_state,
     wait_unavailable,
 )
-from .helpers.analysis import continuity, dominant_frequency, rms_dbfs, tone_segments
+from .helpers.analysis import (
+    continuity,
+    dominant_frequency,
+    first_onset,
+    rms_dbfs,
+    tone_segments,
+)
 from .helpers.rtsp import ListenReceiver, Reader, RelayServer
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -59,20 +64,6 @@ def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     media.mkdir()
     hass.config.allowlist_external_dirs = {str(media)}
     return media
-
-
-async def play(hass: HomeAssistant, media_id: str, **extra: object) -> None:
-    await hass.services.async_call(
-        MP_DOMAIN,
-        SERVICE_PLAY_MEDIA,
-        {
-            ATTR_ENTITY_ID: ENTITY,
-            "media_content_id": media_id,
-            "media_content_type": "music",
-            **extra,
-        },
-        blocking=True,
-    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +103,7 @@ async def test_silence_then_tone_over_tcp(
         assert rms_dbfs(silence) < -60
 
         before = receiver.total_samples
-        await play(hass, str(tone))
+        await play_media(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
         assert state_of(hass, ENTITY).attributes["media_title"] == str(tone)
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_IDLE, 5)
@@ -199,7 +190,7 @@ async def test_relay_with_udp_and_a_separate_reader(
         async with Reader(relay.read_url, rate=RATE) as reader:
             await reader.wait_for_samples(RATE, timeout=15)
             before = reader.total_samples
-            await play(hass, str(tone))
+            await play_media(hass, str(tone))
             await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
             await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_IDLE, 5)
             await reader.wait_for_samples(reader.total_samples + RATE // 2, timeout=5)
@@ -210,6 +201,12 @@ async def test_relay_with_udp_and_a_separate_reader(
             assert longest == pytest.approx(1.5, abs=0.15)
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+def tone_onset(receiver: ListenReceiver, since: int) -> int | None:
+    """Index (into all samples) of the first loud window after `since`."""
+    start = first_onset(receiver.samples()[since:], RATE, -40.0)
+    return None if start is None else since + round(start * RATE)
 
 
 async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> None:
@@ -225,9 +222,14 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             blocking=True,
         )
         assert state_of(hass, ENTITY).attributes["volume_level"] == 0.5
-        await play(hass, str(tone))
+        before = receiver.total_samples
+        await play_media(hass, str(tone))
         await wait_for_state(hass, ENTITY, lambda s: s.state == STATE_PLAYING, 5)
-        await asyncio.sleep(0.8)
+        # Half a second of the tone, from a window past its onset.
+        await until(lambda: tone_onset(receiver, before) is not None, 5, "the tone")
+        onset = tone_onset(receiver, before)
+        assert onset is not None
+        await receiver.wait_for_samples(onset + RATE // 50 + RATE // 2, timeout=5)
         loud = receiver.samples()[-RATE // 2 :]
         await hass.services.async_call(
             MP_DOMAIN,
@@ -236,7 +238,10 @@ async def test_volume_mute_and_stop(hass: HomeAssistant, media_dir: Path) -> Non
             blocking=True,
         )
         assert state_of(hass, ENTITY).attributes["is_volume_muted"] is True
-        await asyncio.sleep(0.8)
+        # Within 3 s, long before the 5 s tone ends: only the mute can be silent.
+        await until(
+            lambda: rms_dbfs(receiver.samples()[-RATE // 2 :]) < -80, 3, "silence"
+        )
         muted = receiver.samples()[-RATE // 2 :]
         # Half volume is a quarter of the amplitude (squared curve): about -12 dB
         # under full scale of the 0.125-amplitude tone, muted is digital silence.

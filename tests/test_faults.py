@@ -19,7 +19,6 @@ import random
 import select
 import signal
 import time
-from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from unittest.mock import patch
 
@@ -56,14 +55,19 @@ from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 from .common import (
     add_entry,
     ffmpeg_children,
+    no_ffmpeg,
     record_events,
     state_of,
+    unload,
     wait_available,
     wait_for_state,
     wait_unavailable,
 )
+from .common import announce as announce_all
 from .helpers.analysis import arrival_gaps, continuity, rms_windows
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, dies_with_parent, free_port
+from .helpers.rtsp.peers import StatusServer
+from .helpers.waiting import until
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -79,86 +83,8 @@ FIGURES = logging.getLogger("tests.figures")
 # --------------------------------------------------------------------------- helpers
 
 
-class StatusServer:
-    """An RTSP peer that answers every request with one status, CSeq echoed.
-
-    OPTIONS gets "200 OK" unless `options_too`, as a server whose refusal is
-    about the path or the user (ANNOUNCE) rather than about the client.
-    """
-
-    def __init__(self, status: str, *, options_too: bool = False) -> None:
-        self.status = status
-        self.options_too = options_too
-        self.requests: list[str] = []
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    def url(self, userinfo: str = "") -> str:
-        return f"rtsp://{userinfo}{HOST}:{self.port}/announce"
-
-    async def start(self, port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._serve, HOST, port)
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await server.wait_closed()
-
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._writers.add(writer)
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                lines = head.decode(errors="replace").split("\r\n")
-                self.requests.append(lines[0].split(" ", 1)[0])
-                fields = {
-                    name.strip().lower(): value.strip()
-                    for name, _, value in (line.partition(":") for line in lines[1:])
-                }
-                if length := int(fields.get("content-length", "0")):
-                    await reader.readexactly(length)
-                cseq = fields.get("cseq", "0")
-                if self.requests[-1] == "OPTIONS" and not self.options_too:
-                    status = "200 OK\r\nPublic: ANNOUNCE, SETUP, RECORD, TEARDOWN"
-                else:
-                    status = self.status
-                writer.write(f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n\r\n".encode())
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    data.setdefault("preannounce", False)
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: dict[str, Any] = response[ENTITY]  # type: ignore[assignment]
+    result: dict[str, Any] = (await announce_all(hass, **data))[ENTITY]
     return result
 
 
@@ -174,22 +100,6 @@ def publisher_of(entry: MockConfigEntry) -> Publisher:
     publisher: Publisher | None = entry.runtime_data.stream.publisher
     assert publisher is not None
     return publisher
-
-
-async def until(
-    predicate: Callable[[], bool],
-    timeout: float,  # noqa: ASYNC109
-    what: str,
-) -> float:
-    """Poll until `predicate()`; return the seconds it took."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not predicate():
-        if loop.time() - start > timeout:
-            msg = f"{what} not within {timeout} s"
-            raise TimeoutError(msg)
-        await asyncio.sleep(0.02)
-    return loop.time() - start
 
 
 def speech_extent(samples: NDArray[np.int16]) -> tuple[float, float] | None:
@@ -215,11 +125,6 @@ def reauth_flows(hass: HomeAssistant) -> list[Any]:
         for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
         if flow["context"]["source"] == SOURCE_REAUTH
     ]
-
-
-async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 def no_destroyed_tasks(caplog: pytest.LogCaptureFixture) -> None:
@@ -319,9 +224,17 @@ async def test_the_item_playing_when_ffmpeg_dies_is_heard_whole(
         entry = await start_stream(hass, receiver.url)
     await wait_available(hass, ENTITY)
     await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    before = receiver.total_samples
+    called = time.monotonic()
     call = asyncio.create_task(announce(hass, message=LONG))
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
-    await asyncio.sleep(1.5)
+    # Killed while its speech is being heard.
+    await until(
+        lambda: speech_extent(receiver.samples()[before:]) is not None,
+        10,
+        "the announcement at the receiver",
+    )
+    killed_after = time.monotonic() - called
     pid = publisher_of(entry).pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
@@ -335,7 +248,8 @@ async def test_the_item_playing_when_ffmpeg_dies_is_heard_whole(
     heard = extent[1] - extent[0]
     assert heard == pytest.approx(result["duration"], abs=0.5)
     FIGURES.info(
-        f"killed 1.5 s into a {result['duration']:.2f} s announcement:"
+        f"killed {killed_after:.2f} s after the call of a"
+        f" {result['duration']:.2f} s announcement, once it was heard:"
         f" {heard:.2f} s of it heard after the restart"
     )
     await unload(hass, entry)
@@ -569,10 +483,7 @@ async def test_missing_ffmpeg_is_not_ready_with_a_translated_message(
     hass: HomeAssistant,
 ) -> None:
     entry = add_entry(hass, f"rtsp://{HOST}:9/announce")
-    with patch(
-        "homeassistant.components.ffmpeg.FFmpegManager.binary",
-        new="/nonexistent/ffmpeg",
-    ):
+    with no_ffmpeg():
         await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None

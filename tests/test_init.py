@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from unittest.mock import patch
 
-import psutil
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
@@ -29,16 +28,10 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
 )
 
+from .common import ffmpeg_children, no_ffmpeg, unload
+
 # Nothing listens on the discard port: ffmpeg starts, fails to connect, retries.
 DEAD_URL = "rtsp://user:secret@127.0.0.1:9/announce"
-
-
-def ffmpeg_children() -> list[psutil.Process]:
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.name() == "ffmpeg" and child.status() != psutil.STATUS_ZOMBIE
-    ]
 
 
 def state_of(entry: MockConfigEntry) -> ConfigEntryState:
@@ -115,8 +108,7 @@ async def test_settings_follow_options(hass: HomeAssistant) -> None:
     assert settings.rtsp_transport is RtspTransport.UDP
     # The pipe transport has no socket to leave behind.
     assert entry.runtime_data.stream.feed is None
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_options_change_reloads(hass: HomeAssistant) -> None:
@@ -137,16 +129,12 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
     assert new_stream is not old_stream
     assert new_stream.settings.sample_rate == 48000
     assert not old_stream.clock.running
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
     entry = make_entry(hass)
-    with patch(
-        "homeassistant.components.ffmpeg.FFmpegManager.binary",
-        new="/nonexistent/ffmpeg",
-    ):
+    with no_ffmpeg():
         await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None
@@ -174,8 +162,7 @@ async def test_socket_failure_falls_back_to_the_pipe(
     stream = entry.runtime_data.stream
     assert stream.feed is None
     assert stream.transport is PcmTransport.PIPE
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 @pytest.mark.parametrize("transport", ["socket", "fifo"])

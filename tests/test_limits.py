@@ -9,11 +9,11 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.rtsp_announcer.announce import Announcer
-from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.const import DOMAIN
 
 from .audio.test_decoder import wav_bytes
 from .common import add_entry, ffmpeg_children, wait_available
@@ -26,28 +26,10 @@ RATE = 24000
 
 
 @pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
-    async with HttpServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def receiver() -> AsyncGenerator[ListenReceiver]:
     async with ListenReceiver(rate=RATE) as running:
         yield running
     assert ffmpeg_children() == []
-
-
-@pytest.fixture
-def events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @callback
-    def heard(event: Event) -> None:
-        seen.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_ANNOUNCEMENT, heard)
-    return seen
 
 
 def tone_file(tmp_path: Path, name: str, seconds: float, freq: int) -> str:

@@ -4,57 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import Announcer
-from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
+from custom_components.rtsp_announcer.const import DOMAIN
 from custom_components.rtsp_announcer.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
 from .audio.test_decoder import wav_bytes
-from .common import add_entry, ffmpeg_children, wait_available
 from .helpers.http import HttpServer, Reply
-from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[HttpServer]:
-    async with HttpServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def live(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    async with ListenReceiver() as receiver:
-        entry = add_entry(hass, receiver.url)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await wait_available(hass, ENTITY)
-        yield entry
-        if entry.state.recoverable:
-            assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
-
-
-@pytest.fixture
-def events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @callback
-    def heard(event: Event) -> None:
-        seen.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_ANNOUNCEMENT, heard)
-    return seen
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:

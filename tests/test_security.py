@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -30,9 +30,11 @@ from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
 from custom_components.rtsp_announcer.const import CONF_PCM_TRANSPORT, DOMAIN
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, start_stream, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
-from .test_faults import StatusServer, issues_of, reauth_flows, until
+from .helpers.rtsp.peers import StatusServer
+from .helpers.waiting import until
+from .test_faults import issues_of, reauth_flows
 
 ENTITY = "media_player.hall"
 RATE = 24000
@@ -83,22 +85,13 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
 async def test_password_never_shown_while_publishing_and_failing(
     hass: HomeAssistant,
     receiver: ListenReceiver,
     debug_logs: pytest.LogCaptureFixture,
 ) -> None:
     url = receiver.url.replace("rtsp://", f"rtsp://{USER}:{PASSWORD}@")
-    entry = add_entry(hass, url)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
+    entry = await start_stream(hass, receiver, url=url)
     stream = entry.runtime_data.stream
     publisher = stream.publisher
     # ffmpeg did print the URL (that is what is redacted).
@@ -117,8 +110,7 @@ async def test_password_never_shown_while_publishing_and_failing(
     assert leaks(everything_visible(hass, entry)) == []
     assert "ffmpeg rtsp://***:***@" in debug_logs.text
     assert leaks(debug_logs.text) == []
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_diagnostics_say_the_password_is_on_ffmpegs_command_line(
@@ -143,8 +135,7 @@ async def test_diagnostics_say_the_password_is_on_ffmpegs_command_line(
     await wait_available(hass, "media_player.plain")
     diag = await diagnostics.async_get_config_entry_diagnostics(hass, plain)
     assert diag["publisher"]["credentials_on_command_line"] is False
-    assert await hass.config_entries.async_unload(plain.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, plain)
 
 
 @pytest.mark.usefixtures("socket_enabled")
@@ -249,8 +240,7 @@ async def test_files_outside_the_allowlist_are_refused(
     assert err.value.translation_key in {"media_not_allowed", "decode_failed"}
     assert len(entry.runtime_data.stream.queue) == 0
     await asyncio.sleep(0)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_the_reconfigure_form_never_sends_the_stored_password(

@@ -8,7 +8,7 @@ to real RTSP servers (an unavailable stream is not called at all).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from .common import (
     wait_available,
 )
 from .helpers.rtsp import ListenReceiver
+from .helpers.waiting import until
 
 HALL = "media_player.hall"
 PORCH = "media_player.porch"
@@ -70,12 +71,6 @@ async def set_up_live(
 async def tear_down(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     if entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
 
 
 @pytest.fixture
@@ -119,15 +114,6 @@ def error_of(err: HomeAssistantError) -> str:
     placeholders = err.translation_placeholders
     assert placeholders is not None
     return placeholders["error"]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    msg = "condition never held"
-    raise AssertionError(msg)
 
 
 def device_of(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
@@ -396,7 +382,7 @@ async def test_media_that_cannot_be_decoded_fails_the_call(
     # ffmpeg's own words, after the file's name.
     assert error.startswith(f"{notes}: ")
     # Reported when the clock next reads the queue.
-    await until(lambda: bool(events))
+    await until(lambda: bool(events), 5.0)
     assert events[0].data["type"] == "failed"
     assert events[0].data["error"] == error
     assert items_of(hall) == []
@@ -446,7 +432,7 @@ async def test_a_tts_entity_failing_midway_fails_the_call(
     assert error_of(err.value) == ("the TTS entity failed: the voice service went away")
     # Whether the half that arrived was heard depends on when the clock read
     # it; either way the queue moves on.
-    await until(lambda: not items_of(hall))
+    await until(lambda: not items_of(hall), 5.0)
     assert hall.runtime_data.stream.available
 
 

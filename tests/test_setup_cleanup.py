@@ -6,7 +6,7 @@ these tests check the processes and the socket directory themselves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -22,12 +22,6 @@ from .common import add_entry, ffmpeg_children
 from .helpers.rtsp import ListenReceiver
 
 PACKAGE = "custom_components.rtsp_announcer"
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
-from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import DOMAIN
 
-from .common import add_entry, ffmpeg_children, make_tone, state_of, wait_available
+from .common import (
+    add_entry,
+    announce,
+    ffmpeg_children,
+    make_tone,
+    state_of,
+    wait_available,
+)
 from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
-
-
-def _missing_library() -> SpeechBackend:
-    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
-
-
-@pytest.fixture
-def no_espeak() -> Iterator[None]:
-    def engine() -> SpeechEngine:
-        return SpeechEngine(loader=_missing_library)
-
-    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
-        yield
 
 
 @pytest.mark.usefixtures("no_espeak")
@@ -47,12 +37,7 @@ async def test_media_still_plays_without_espeak(
         assert state_of(hass, "tts.hall_local_voice").state == "unavailable"
 
         with pytest.raises(HomeAssistantError) as err:
-            await hass.services.async_call(
-                DOMAIN,
-                "announce",
-                {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-                blocking=True,
-            )
+            await announce(hass, message="Hello")
         # No local voice and no other TTS entity: nothing can speak.
         assert err.value.translation_key == "no_voice"
         assert len(entry.runtime_data.stream.queue) == 0

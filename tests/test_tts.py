@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 from unittest.mock import patch
 
 import pytest
@@ -13,23 +12,13 @@ from homeassistant.components.tts.const import DATA_COMPONENT
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.audio.speech import espeak
 
 from .common import add_entry, state_of
+from .conftest import DEAD_URL
 
 TTS_ENTITY = "tts.hall_local_voice"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
-
-
-@pytest.fixture
-async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    entry = add_entry(hass, DEAD_URL)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 def voice_entity(hass: HomeAssistant) -> TextToSpeechEntity:

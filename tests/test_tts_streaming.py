@@ -35,10 +35,10 @@ from custom_components.rtsp_announcer.tts import (
 )
 
 from .common import add_entry
+from .conftest import DEAD_URL
 from .helpers.analysis import rms_dbfs
 
 TTS_ENTITY = "tts.hall_local_voice"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 RATE = 22050
 HEADER_BYTES = len(wav_stream_header(RATE))
 # Generous: only a broken implementation waits this long.
@@ -52,15 +52,6 @@ ENGLISH = [
     "It is sunny outside.",
 ]
 CHINESE = ["今天天气很好。", "我们去公园吧！", "你要一起来吗？"]
-
-
-@pytest.fixture
-async def entry(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    entry = add_entry(hass, DEAD_URL)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 def voice_entity(hass: HomeAssistant) -> TextToSpeechEntity:

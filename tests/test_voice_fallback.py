@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.setup import async_setup_component
-from numpy.typing import NDArray
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    MockModule,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer import diagnostics
 from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
@@ -38,48 +26,28 @@ from custom_components.rtsp_announcer.const import (
     CONF_FALLBACK_ENGINE,
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_VOICE_ENGINE,
-    DOMAIN,
     EVENT_ANNOUNCEMENT,
 )
 from custom_components.rtsp_announcer.voices import TtsEntityVoice
 
 from .common import (
-    add_entry,
-    ffmpeg_children,
+    add_voice,
+    heard_after,
     make_tone,
     record_events,
-    wait_available,
+    start_stream,
+    unload,
 )
-from .helpers.analysis import tone_segments
+from .common import announce as announce_all
+from .helpers.analysis import tone_seconds
 from .helpers.rtsp import ListenReceiver
+from .voices import ToneVoice
 
 ENTITY = "media_player.hall"
 RATE = 24000
 TONE = "tts.tone_voice"
 FAILING = "tts.failing_voice"
 HANGING = "tts.hanging_voice"
-
-
-class ToneVoice(TextToSpeechEntity):
-    """A voice that 'speaks' a tone as MP3, whatever the text."""
-
-    _attr_default_language = "en"
-
-    def __init__(self, name: str, audio: bytes) -> None:
-        self._attr_name = name
-        self._attr_supported_languages = ["en"]
-        self._audio = audio
-        self.messages: list[str] = []
-        self.broken = False
-
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        self.messages.append(message)
-        if self.broken:
-            msg = "the voice service is down"
-            raise HomeAssistantError(msg)
-        return "mp3", self._audio
 
 
 class HangingVoice(TextToSpeechEntity):
@@ -102,89 +70,45 @@ class HangingVoice(TextToSpeechEntity):
         raise HomeAssistantError(msg)
 
 
-async def add_voices(hass: HomeAssistant, *voices: TextToSpeechEntity) -> None:
-    """Set the entities up as another integration's TTS entities."""
-    assert await async_setup_component(hass, "tts", {})
-
-    async def setup_test_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_test_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, "tts", list(voices), from_config_entry=True)
-    other = MockConfigEntry(domain="test")
-    other.add_to_hass(hass)
-    with mock_config_flow("test", ConfigFlow):
-        assert await hass.config_entries.async_setup(other.entry_id)
-
-
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def tone(tmp_path: Path) -> bytes:
-    return make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.6).read_bytes()
-
-
 @pytest.fixture
 def other_tone(tmp_path: Path) -> bytes:
     return make_tone(tmp_path / "other.mp3", freq=700, seconds=0.6).read_bytes()
 
 
-async def start(
-    hass: HomeAssistant, receiver: ListenReceiver, **options: Any
-) -> MockConfigEntry:
-    entry = add_entry(hass, receiver.url, **options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
-    return entry
-
-
-async def stop(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
-
-
 async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "preannounce": False, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: dict[str, Any] = dict(response[ENTITY])  # type: ignore[arg-type]
+    result: dict[str, Any] = (await announce_all(hass, **data))[ENTITY]
     return result
 
 
-async def heard_after(receiver: ListenReceiver, before: int) -> NDArray[np.int16]:
-    await receiver.wait_for_samples(receiver.total_samples + int(0.6 * RATE), 5)
-    return receiver.samples()[before:]
+async def add_failing_voice(hass: HomeAssistant, audio: bytes) -> ToneVoice:
+    """Set up a voice "Failing voice" whose service is down."""
+    failing = ToneVoice("Failing voice", audio)
+    failing.broken = True
+    await add_voice(hass, failing)
+    return failing
 
 
-def heard_tone(samples: NDArray[np.int16], freq: int) -> float:
-    """Seconds of the tone at `freq` that were heard."""
-    segments = tone_segments(samples, RATE, freq, max_gap_ms=60)
-    return sum(end - begin for begin, end in segments)
+async def failing_with_fallback(
+    hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
+) -> tuple[ToneVoice, ToneVoice, MockConfigEntry]:
+    """A stream whose voice fails, with a tone voice as its fallback."""
+    failing = ToneVoice("Failing voice", other_tone)
+    failing.broken = True
+    fallback = ToneVoice("Tone voice", tone)
+    await add_voice(hass, failing, fallback)
+    entry = await start_stream(
+        hass,
+        receiver,
+        options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    )
+    return failing, fallback, entry
 
 
 async def test_a_failing_default_is_replaced_by_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, failing, fallback)
-    entry = await start(
-        hass,
-        receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    failing, fallback, entry = await failing_with_fallback(
+        hass, receiver, tone, other_tone
     )
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
@@ -196,9 +120,9 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
     assert result["fallback"] is True
     assert failing.messages == ["Dinner is ready."]
     assert fallback.messages == ["Dinner is ready."]
-    heard = await heard_after(receiver, before)
-    assert heard_tone(heard, 500) == pytest.approx(0.6, abs=0.15)
-    assert heard_tone(heard, 700) == 0
+    heard = await heard_after(receiver, before, 0.6)
+    assert tone_seconds(heard, RATE, 500) == pytest.approx(0.6, abs=0.15)
+    assert tone_seconds(heard, RATE, 700) == 0
     await hass.async_block_till_done()
     finished = [event.data for event in events if event.data["type"] == "finished"]
     assert finished[0]["engine"] == TONE
@@ -208,20 +132,14 @@ async def test_a_failing_default_is_replaced_by_the_fallback(
     result = await announce(hass, message="Hello.", tts_entity_id=TONE)
     assert result["engine"] == TONE
     assert result["fallback"] is False
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_the_breaker_opens_then_lets_the_default_back(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, failing, fallback)
-    entry = await start(
-        hass,
-        receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+    failing, fallback, entry = await failing_with_fallback(
+        hass, receiver, tone, other_tone
     )
     for number in range(3):
         result = await announce(hass, message=f"Call {number}.")
@@ -239,7 +157,7 @@ async def test_the_breaker_opens_then_lets_the_default_back(
     assert result["engine"] == TONE
     assert result["fallback"] is True
     assert len(failing.messages) == 3
-    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
 
     # After the cool-down one trial goes to the default; it speaks again.
     failing.broken = False
@@ -250,16 +168,16 @@ async def test_the_breaker_opens_then_lets_the_default_back(
     assert result["engine"] == FAILING
     assert result["fallback"] is False
     assert failing.messages[-1] == "Call 4."
-    heard = await heard_after(receiver, before)
-    assert heard_tone(heard, 700) == pytest.approx(0.6, abs=0.15)
-    assert heard_tone(heard, 500) == 0
+    heard = await heard_after(receiver, before, 0.6)
+    assert tone_seconds(heard, RATE, 700) == pytest.approx(0.6, abs=0.15)
+    assert tone_seconds(heard, RATE, 500) == 0
     found = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
     assert found["voices"]["breakers"][FAILING] == {
         "state": "closed",
         "failures": 0,
         "retry_in_s": None,
     }
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_a_default_that_gives_no_audio_in_time_is_replaced(
@@ -267,11 +185,11 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
 ) -> None:
     hanging = HangingVoice()
     fallback = ToneVoice("Tone voice", tone)
-    await add_voices(hass, hanging, fallback)
-    entry = await start(
+    await add_voice(hass, hanging, fallback)
+    entry = await start_stream(
         hass,
         receiver,
-        **{
+        options={
             CONF_VOICE_ENGINE: HANGING,
             CONF_FALLBACK_ENGINE: TONE,
             CONF_FIRST_AUDIO_TIMEOUT: 0.5,
@@ -284,45 +202,44 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
     assert hanging.messages == ["Dinner is ready."]
     # No more delay than the limit (and the fallback's own start).
     assert 500 <= result["delay_ms"] < 1500
-    assert heard_tone(await heard_after(receiver, before), 500) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     hanging.release.set()
     await hass.async_block_till_done()
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_without_a_fallback_the_failure_is_the_calls(
     hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    await add_voices(hass, failing)
-    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: FAILING})
+    await add_failing_voice(hass, other_tone)
+    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: FAILING})
     with pytest.raises(HomeAssistantError) as err:
         await announce(hass, message="Dinner is ready.")
     assert err.value.translation_key == "announcement_failed"
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_the_local_voice_as_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
 ) -> None:
-    failing = ToneVoice("Failing voice", other_tone)
-    failing.broken = True
-    await add_voices(hass, failing)
-    entry = await start(
+    await add_failing_voice(hass, other_tone)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: "tts.hall_local_voice"},
+        options={
+            CONF_VOICE_ENGINE: FAILING,
+            CONF_FALLBACK_ENGINE: "tts.hall_local_voice",
+        },
     )
     before = receiver.total_samples
     result = await announce(hass, message="Turn on the kitchen lights.")
     assert result["engine"] == "tts.hall_local_voice"
     assert result["fallback"] is True
     assert result["duration"] > 0.8
-    heard = await heard_after(receiver, before)
+    heard = await heard_after(receiver, before, 0.6)
     # espeak-ng's words, louder than the silence padding.
     assert int(np.abs(heard.astype(np.int32)).max()) > 3000
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_another_voices_leading_silence_is_trimmed(
@@ -333,13 +250,13 @@ async def test_another_voices_leading_silence_is_trimmed(
     late = tmp_path / "late.mp3"
     await _after_silence(tone, late)
     voice = ToneVoice("Tone voice", late.read_bytes())
-    await add_voices(hass, voice)
-    entry = await start(hass, receiver, **{CONF_VOICE_ENGINE: TONE})
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: TONE})
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
     # Only the tone is played (and MP3's own few ms of padding).
     assert result["duration"] == pytest.approx(0.6, abs=0.08)
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def _after_silence(tone: Path, out: Path) -> None:
@@ -355,27 +272,27 @@ async def _after_silence(tone: Path, out: Path) -> None:
 async def test_a_missing_default_leaves_the_words_to_the_fallback(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
-    await add_voices(hass, ToneVoice("Tone voice", tone))
-    entry = await start(
+    await add_voice(hass, ToneVoice("Tone voice", tone))
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
+        options={CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
     )
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
     assert result["fallback"] is True
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_a_silent_voice_without_a_fallback_fails_in_time(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
     hanging = HangingVoice()
-    await add_voices(hass, hanging)
-    entry = await start(
+    await add_voice(hass, hanging)
+    entry = await start_stream(
         hass,
         receiver,
-        **{CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
+        options={CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
     )
     started = time.monotonic()
     with pytest.raises(HomeAssistantError) as err:
@@ -385,7 +302,7 @@ async def test_a_silent_voice_without_a_fallback_fails_in_time(
     assert err.value.translation_placeholders == {"error": "no audio within 0.5 s"}
     hanging.release.set()
     await hass.async_block_till_done()
-    await stop(hass, entry)
+    await unload(hass, entry)
 
 
 async def test_another_tts_entity_is_a_voice_engine(
@@ -393,7 +310,7 @@ async def test_another_tts_entity_is_a_voice_engine(
 ) -> None:
     """Text in, PCM at the asked rate out, through the same protocol as espeak-ng."""
     voice = ToneVoice("Tone voice", tone)
-    await add_voices(hass, voice)
+    await add_voice(hass, voice)
     engine: VoiceEngine = TtsEntityVoice(hass, TONE, binary="ffmpeg")
     assert engine.name == TONE
     pcm = b"".join([chunk async for chunk in engine.stream("Hi", sample_rate=16000)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -13,23 +12,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.const import DOMAIN, MAX_MESSAGE_LENGTH
 
-from .common import add_entry, ffmpeg_children, wait_available
-from .helpers.rtsp import ListenReceiver
-
 ENTITY = "media_player.hall"
 LOCAL = "tts.hall_local_voice"
 TOO_LONG = "a" * (MAX_MESSAGE_LENGTH + 1)
-
-
-@pytest.fixture
-async def hall(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
-    async with ListenReceiver() as receiver:
-        entry = add_entry(hass, receiver.url)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await wait_available(hass, ENTITY)
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
 
 
 def test_the_limit() -> None:
@@ -44,7 +29,7 @@ async def refused(hass: HomeAssistant, domain: str, service: str, **data: Any) -
 
 
 async def test_every_way_in_refuses_a_message_too_long(
-    hass: HomeAssistant, hall: MockConfigEntry
+    hass: HomeAssistant, live: MockConfigEntry
 ) -> None:
     await refused(hass, DOMAIN, "announce", entity_id=ENTITY, message=TOO_LONG)
     await refused(
@@ -73,11 +58,11 @@ async def test_every_way_in_refuses_a_message_too_long(
         message=TOO_LONG,
         cache=False,
     )
-    assert len(hall.runtime_data.stream.queue) == 0
+    assert len(live.runtime_data.stream.queue) == 0
 
 
 async def test_a_message_at_the_limit_is_taken(
-    hass: HomeAssistant, hall: MockConfigEntry
+    hass: HomeAssistant, live: MockConfigEntry
 ) -> None:
     words = ("word " * (MAX_MESSAGE_LENGTH // 5))[:MAX_MESSAGE_LENGTH]
     await hass.services.async_call(
@@ -86,7 +71,7 @@ async def test_a_message_at_the_limit_is_taken(
         {"entity_id": ENTITY, "message": words, "wait": False},
         blocking=True,
     )
-    assert len(hall.runtime_data.stream.queue) == 1
+    assert len(live.runtime_data.stream.queue) == 1
     await hass.services.async_call(
         "media_player", "media_stop", {"entity_id": ENTITY}, blocking=True
     )

@@ -7,12 +7,8 @@ flow sets one. Every way in speaks with it, heard at a real RTSP reader.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
-from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
-import numpy as np
 import pytest
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.components.tts import Voice
@@ -22,11 +18,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector
 from homeassistant.setup import async_setup_component
-from numpy.typing import NDArray
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableError
-from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import (
     CONF_VOICE,
     CONF_VOICE_ENGINE,
@@ -36,34 +28,38 @@ from custom_components.rtsp_announcer.const import (
 )
 
 from .common import (
-    add_entry,
+    add_voice,
+    announce,
     ffmpeg_children,
-    make_tone,
+    heard_after,
+    notify,
     record_events,
+    speak,
+    start_stream,
     state_of,
+    unload,
     wait_available,
     wait_for_state,
 )
-from .helpers.analysis import tone_segments
+from .helpers.analysis import tone_seconds
 from .helpers.rtsp import ListenReceiver
-from .test_voice_fallback import ToneVoice, add_voices
+from .voices import ToneVoice
 
 ENTITY = "media_player.hall"
 RATE = 24000
 TONE = "tts.tone_voice"
 
+# The options' first step as the user leaves it, before the voice is picked.
+STREAM_STEP: dict[str, object] = {
+    "codec": "aac",
+    "pcm_transport": "socket",
+    "sample_rate": "24000",
+    "rtsp_transport": "tcp",
+    "frame_ms": 20,
+    "lead_ms": 60,
+}
 
-def _missing_library() -> SpeechBackend:
-    raise SpeechUnavailableError("libespeak-ng cannot be loaded")
-
-
-@pytest.fixture(autouse=True)
-def no_espeak() -> Iterator[None]:
-    def engine() -> SpeechEngine:
-        return SpeechEngine(loader=_missing_library)
-
-    with patch("custom_components.rtsp_announcer.speech.SpeechEngine", engine):
-        yield
+pytestmark = pytest.mark.usefixtures("no_espeak")
 
 
 class VoicedTone(ToneVoice):
@@ -88,43 +84,12 @@ class VoicedTone(ToneVoice):
         return await super().async_get_tts_audio(message, language, options)
 
 
-@pytest.fixture
-async def receiver() -> AsyncGenerator[ListenReceiver]:
-    async with ListenReceiver(rate=RATE) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def tone(tmp_path: Path) -> bytes:
-    return make_tone(tmp_path / "tone.mp3", freq=500, seconds=0.6).read_bytes()
-
-
-async def start(
-    hass: HomeAssistant, receiver: ListenReceiver, **options: Any
-) -> MockConfigEntry:
-    entry = add_entry(hass, receiver.url, **options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    await receiver.wait_for_session(1, timeout=10, min_samples=RATE // 4)
-    return entry
-
-
-async def heard_after(receiver: ListenReceiver, before: int) -> NDArray[np.int16]:
-    await receiver.wait_for_samples(receiver.total_samples + int(0.6 * RATE), 5)
-    return receiver.samples()[before:]
-
-
-def tone_heard(samples: NDArray[np.int16]) -> float:
-    segments = tone_segments(samples, RATE, 500, max_gap_ms=60)
-    return sum(end - begin for begin, end in segments)
-
-
 async def test_every_way_in_speaks_with_another_tts_entity(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
     voice = ToneVoice("Tone voice", tone)
-    await add_voices(hass, voice)
-    entry = await start(hass, receiver)
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver)
     assert state_of(hass, "tts.hall_local_voice").state == "unavailable"
     issues = ir.async_get(hass)
     assert issues.async_get_issue(DOMAIN, f"{entry.entry_id}_no_voice") is None
@@ -143,67 +108,46 @@ async def test_every_way_in_speaks_with_another_tts_entity(
     assert result["state"] == "finished"
     assert result["engine"] == TONE
     assert result["fallback"] is False
-    assert tone_heard(await heard_after(receiver, before)) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
 
     # A notification.
     events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
-    await hass.services.async_call(
-        "notify",
-        "send_message",
-        {"entity_id": "notify.hall_speaker", "message": "The washing is done."},
-        blocking=True,
-    )
+    await notify(hass, "The washing is done.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
-    assert tone_heard(await heard_after(receiver, before)) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     await hass.async_block_till_done()
     finished = [event.data for event in events if event.data["type"] == "finished"]
     assert finished[0]["engine"] == TONE
 
     # tts.speak names its own engine.
     before = receiver.total_samples
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": TONE,
-            "media_player_entity_id": ENTITY,
-            "message": "Good night.",
-            "cache": False,
-        },
-        blocking=True,
-    )
+    await speak(hass, TONE, "Good night.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
-    assert tone_heard(await heard_after(receiver, before)) > 0.4
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
     assert voice.messages == ["Dinner is ready.", "The washing is done.", "Good night."]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_with_no_voice_at_all_a_repair_sets_one(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
     assert await async_setup_component(hass, "repairs", {})
-    entry = await start(hass, receiver)
+    entry = await start_stream(hass, receiver)
     issue_id = f"{entry.entry_id}_no_voice"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.is_fixable
     assert issue.translation_key == "no_voice"
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "announce",
-            {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-            blocking=True,
-        )
+        await announce(hass, message="Hello")
     assert err.value.translation_key == "no_voice"
 
     # The user sets a voice up, then picks it in the fix flow.
     voice = ToneVoice("Tone voice", tone)
-    await add_voices(hass, voice)
+    await add_voice(hass, voice)
     manager = repairs_flow_manager(hass)
     assert manager is not None
     flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
@@ -217,39 +161,22 @@ async def test_with_no_voice_at_all_a_repair_sets_one(
     await wait_available(hass, ENTITY)
 
     before = receiver.total_samples
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: Any = response[ENTITY]
+    result = (await announce(hass, message="Hello"))[ENTITY]
     assert result["engine"] == TONE
-    assert tone_heard(await heard_after(receiver, before)) > 0.4
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    assert tone_seconds(await heard_after(receiver, before, 0.6), RATE, 500) > 0.4
+    await unload(hass, entry)
 
 
 async def test_the_options_offer_the_engines_languages_and_voices(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
     voice = VoicedTone(tone)
-    await add_voices(hass, voice)
-    entry = await start(hass, receiver)
+    await add_voice(hass, voice)
+    entry = await start_stream(hass, receiver)
     flow = await hass.config_entries.options.async_init(entry.entry_id)
     step = await hass.config_entries.options.async_configure(
         flow["flow_id"],
-        {
-            "codec": "aac",
-            "pcm_transport": "socket",
-            "sample_rate": "24000",
-            "rtsp_transport": "tcp",
-            "frame_ms": 20,
-            "lead_ms": 60,
-            CONF_VOICE_ENGINE: TONE,
-        },
+        STREAM_STEP | {CONF_VOICE_ENGINE: TONE},
     )
     assert step["type"] is FlowResultType.FORM
     assert step["step_id"] == "voice"
@@ -269,37 +196,20 @@ async def test_the_options_offer_the_engines_languages_and_voices(
     assert entry.options[CONF_VOICE] == "de-high"
     await wait_available(hass, ENTITY)
 
-    await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hallo", "preannounce": False},
-        blocking=True,
-    )
+    await announce(hass, message="Hallo")
     # A call still overrides the stream's language and voice.
-    await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {
-            "entity_id": ENTITY,
-            "message": "Hello",
-            "preannounce": False,
-            "language": "en",
-            "options": {"voice": "en-low"},
-        },
-        blocking=True,
-    )
+    await announce(hass, message="Hello", language="en", options={"voice": "en-low"})
     assert voice.options == [
         {"language": "de", "voice": "de-high"},
         {"language": "en", "voice": "en-low"},
     ]
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)
 
 
 async def test_the_no_voice_issue_goes_with_the_stream(
     hass: HomeAssistant, receiver: ListenReceiver
 ) -> None:
-    entry = await start(hass, receiver)
+    entry = await start_stream(hass, receiver)
     issue_id = f"{entry.entry_id}_no_voice"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -310,18 +220,13 @@ async def test_the_no_voice_issue_goes_with_the_stream(
 async def test_free_text_when_the_engine_reports_nothing(
     hass: HomeAssistant, receiver: ListenReceiver, tone: bytes
 ) -> None:
-    await add_voices(hass, ToneVoice("Tone voice", tone))
-    entry = await start(hass, receiver)
+    await add_voice(hass, ToneVoice("Tone voice", tone))
+    entry = await start_stream(hass, receiver)
     flow = await hass.config_entries.options.async_init(entry.entry_id)
     step = await hass.config_entries.options.async_configure(
         flow["flow_id"],
-        {
-            "codec": "aac",
-            "pcm_transport": "socket",
-            "sample_rate": "24000",
-            "rtsp_transport": "tcp",
-            "frame_ms": 20,
-            "lead_ms": 60,
+        STREAM_STEP
+        | {
             CONF_VOICE_ENGINE: "tts.not_loaded_yet",
             "fallback_engine": TONE,
             "first_audio_timeout": 2.5,
@@ -345,16 +250,7 @@ async def test_free_text_when_the_engine_reports_nothing(
     assert entry.options["first_audio_timeout"] == 2.5
     await wait_available(hass, ENTITY)
     # The chosen engine is missing: the fallback speaks.
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, "message": "Hello", "preannounce": False},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    result: Any = response[ENTITY]
+    result = (await announce(hass, message="Hello"))[ENTITY]
     assert result["engine"] == TONE
     assert result["fallback"] is True
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    assert ffmpeg_children() == []
+    await unload(hass, entry)

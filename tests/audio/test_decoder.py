@@ -36,6 +36,7 @@ from custom_components.rtsp_announcer.audio.ffmpeg import (
 )
 from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
 from tests.helpers.analysis import dominant_frequency
+from tests.helpers.waiting import until
 
 RATE = 16000
 TONE_HZ = 440
@@ -104,14 +105,6 @@ def decoders() -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return alive
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll `predicate` until it holds (the caller bounds the wait)."""
-    while True:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
 
 
 def reading_paused(process: asyncio.subprocess.Process) -> bool:

@@ -140,22 +140,25 @@ async def test_a_remote_playlist_plays_remote_segments(
     assert server.paths == ["/list.m3u8", "/public.flac"]
 
 
+async def assert_refused(source: str | AsyncIterator[bytes]) -> None:
+    """Decoding `source` fails and plays nothing."""
+    item, collector, _ = await decode(source)
+    assert item.state is ItemState.FAILED
+    assert collector.pcm == b""
+
+
 async def test_a_remote_playlist_cannot_name_a_local_file(
     server: HttpServer, secret: Path
 ) -> None:
     url = server.route("/list.m3u8", Reply(body=playlist(f"file://{secret}")))
-    item, collector, _ = await decode(url)
-    assert item.state is ItemState.FAILED
-    assert collector.pcm == b""
+    await assert_refused(url)
 
 
 async def test_a_remote_playlist_cannot_name_a_bare_local_path(
     server: HttpServer, secret: Path
 ) -> None:
     url = server.route("/list.m3u8", Reply(body=playlist(str(secret))))
-    item, collector, _ = await decode(url)
-    assert item.state is ItemState.FAILED
-    assert collector.pcm == b""
+    await assert_refused(url)
 
 
 async def test_a_local_playlist_cannot_reach_the_network(
@@ -165,9 +168,7 @@ async def test_a_local_playlist_cannot_reach_the_network(
     segment_url = server.route("/remote.flac", Reply(body=segment))
     local = tmp_path / "list.m3u8"
     local.write_bytes(playlist(segment_url))
-    item, collector, _ = await decode(str(local))
-    assert item.state is ItemState.FAILED
-    assert collector.pcm == b""
+    await assert_refused(str(local))
     assert server.requests == []
 
 
@@ -189,9 +190,7 @@ async def test_a_piped_playlist_reaches_neither_files_nor_the_network(
     async def chunks() -> AsyncIterator[bytes]:
         yield playlist(f"file://{secret}", segment_url)
 
-    item, collector, _ = await decode(chunks())
-    assert item.state is ItemState.FAILED
-    assert collector.pcm == b""
+    await assert_refused(chunks())
     assert server.requests == []
 
 

@@ -7,7 +7,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import numpy as np
@@ -36,6 +36,7 @@ from custom_components.rtsp_announcer.audio.speech import (
     split_sentences,
 )
 from custom_components.rtsp_announcer.audio.speech.espeak import _import_binding
+from tests.helpers.waiting import until
 
 SHORT = "Turn on the kitchen lights."
 LONG = " ".join(
@@ -80,13 +81,6 @@ def seconds(pcm: bytes, rate: int = NATIVE) -> float:
 
 def rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(np.frombuffer(pcm, dtype="<i2").astype(float) ** 2)))
-
-
-async def wait_until(condition: Callable[[], bool], limit: float = 2.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -632,8 +626,8 @@ async def test_hang_replaces_thread_without_overlap() -> None:
         assert time.perf_counter() - start < 0.05
 
         fake.release.set()
-        await wait_until(lambda: len(speech_threads()) == 1)
-        await wait_until(lambda: not engine._stuck)
+        await until(lambda: len(speech_threads()) == 1, 2.0)
+        await until(lambda: not engine._stuck, 2.0)
         assert len(await engine.synthesize("after.")) == 3 * len(FAKE_CHUNK)
         # Two threads used the library, never both at once.
         assert len(fake.threads) == 2
@@ -655,7 +649,7 @@ async def test_stop_while_hung_then_restart() -> None:
         with pytest.raises(SpeechEngineError, match="stuck"):
             await engine.synthesize("too early.")
         fake.release.set()
-        await wait_until(lambda: not speech_threads())
+        await until(lambda: not speech_threads(), 2.0)
         assert await engine.synthesize("now.")
     finally:
         fake.release.set()
@@ -675,7 +669,7 @@ async def test_stop_during_hang_keeps_library_guarded() -> None:
         with pytest.raises(SpeechEngineError, match="stuck"):
             await engine.synthesize("too early.")
         fake.release.set()
-        await wait_until(lambda: not speech_threads())
+        await until(lambda: not speech_threads(), 2.0)
         assert await engine.synthesize("now.")
         assert fake.max_active == 1
     finally:
@@ -691,8 +685,8 @@ async def test_stream_cancel_aborts_via_callback() -> None:
         async with aclosing(engine.stream("long.", sample_rate=16000)) as audio:
             async for _chunk in audio:
                 break
-        await wait_until(lambda: fake.aborted == 1)
-        await wait_until(lambda: engine.stats.aborted == 1)
+        await until(lambda: fake.aborted == 1, 2.0)
+        await until(lambda: engine.stats.aborted == 1, 2.0)
         assert fake.produced < 100
         assert await engine.synthesize("next.")
     finally:

@@ -15,7 +15,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest.mock import patch
 
@@ -34,21 +34,12 @@ from custom_components.rtsp_announcer.audio.transport import (
 )
 from tests.helpers.analysis import dominant_frequency
 from tests.helpers.rtsp import ListenReceiver, dies_with_parent
+from tests.helpers.waiting import until
 
 TRANSPORT = "custom_components.rtsp_announcer.audio.transport"
 RATE = 24000
 PAGE = 4096
 DEADLINE_S = 10.0
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll `predicate` until it holds (the caller bounds the wait)."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    msg = "condition never held"
-    raise AssertionError(msg)
 
 
 def connected(sink: TransportSink) -> bool:

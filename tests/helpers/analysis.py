@@ -199,6 +199,14 @@ def tone_segments(
     return merged
 
 
+def tone_seconds(
+    samples: ArrayLike, rate: int, freq: float, *, max_gap_ms: float = 60.0
+) -> float:
+    """Return how many seconds of a tone at `freq` were heard, in all its segments."""
+    segments = tone_segments(samples, rate, freq, max_gap_ms=max_gap_ms)
+    return sum(end - begin for begin, end in segments)
+
+
 def first_onset(
     samples: ArrayLike, rate: int, threshold_dbfs: float, *, window_ms: float = 5.0
 ) -> float | None:

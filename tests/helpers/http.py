@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Self
+from typing import Final
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from .rtsp.ports import HOST
+from .service import Service
 
-HOST: Final = "127.0.0.1"
 _REASONS: Final = {
     200: "OK",
     301: "Moved Permanently",
@@ -54,7 +53,7 @@ class Reply:
     every: float = 0.1
 
 
-class _Server:
+class _Server(Service):
     """A listening socket on 127.0.0.1 whose handlers `stop()` ends."""
 
     def __init__(self) -> None:
@@ -79,18 +78,6 @@ class _Server:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _on_connect(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
