@@ -103,6 +103,9 @@ def publisher_args(binary: str, settings: StreamSettings, input_spec: str) -> li
         "0",
         "-fflags",
         "nobuffer",
+        # Read the input no faster than real time: the clock writes silence
+        # ahead in blocks while idle, and readers get it a frame at a time.
+        "-re",
         "-f",
         "s16le",
         "-ar",

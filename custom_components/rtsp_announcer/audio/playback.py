@@ -182,6 +182,8 @@ class PlaybackQueue:
         self._on_change = on_change
         self._active = False
         self.gain = 1.0
+        # Called after every add: the clock leaves its idle pace.
+        self.on_added: Callable[[], None] | None = None
         # Seconds an item may wait in the queue: older, it expires at the head.
         self.max_age: float | None = None
 
@@ -225,6 +227,8 @@ class PlaybackQueue:
         else:
             self._items.append(item)
         self._promote()
+        if self.on_added is not None:
+            self.on_added()
 
     def stop(self) -> None:
         """End what plays and drop everything queued (media stop)."""

@@ -23,7 +23,7 @@ from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettin
 from .pcm import volume_to_gain
 from .playback import DEFAULT_MAX_ITEMS, ItemState, PlaybackItem, PlaybackQueue
 from .publisher import Publisher, Supervision, TaskFactory
-from .transport import TransportSink, UnixSocketFeed
+from .transport import TransportSink, UnixSocketFeed, kernel_buffer_bytes
 from .url import redact_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ _LOGGER = logging.getLogger(__name__)
 # What may wait in user space for ffmpeg: enough to absorb the clock catching
 # up after a stall, little enough that a hung ffmpeg cannot hoard audio.
 _MAX_CATCHUP_MS = 1000
-_KERNEL_BUFFER_MS = 40
 # How much of the playing item is kept to play it again after ffmpeg died.
 REPLAY_SECONDS = 60
 
@@ -61,6 +60,11 @@ class LiveSource:
         self._overflow = False
         self._replay = bytearray()
         self.replays = 0
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing waits: no item queued or playing, nothing to replay."""
+        return not self._replay and len(self._queue) == 0
 
     @property
     def replay_pending_bytes(self) -> int:
@@ -167,12 +171,10 @@ class AudioStream:
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,
         )
+        self.queue.on_added = self.clock.wake
         self.feed: UnixSocketFeed | None = None
         if settings.pcm_transport is PcmTransport.SOCKET:
-            self.feed = UnixSocketFeed(
-                self.sink,
-                sndbuf=max(rate * _KERNEL_BUFFER_MS // 1000 * BYTES_PER_SAMPLE, 4096),
-            )
+            self.feed = UnixSocketFeed(self.sink, sndbuf=kernel_buffer_bytes(settings))
         self._supervision = supervision
         self._create_task = create_task
         self.publisher: Publisher | None = None
