@@ -309,6 +309,32 @@ def test_wake_writes_the_first_frame_at_once() -> None:
     clock.stop()
 
 
+def test_first_audio_that_comes_later_is_written_within_a_frame() -> None:
+    """A producer that starts after the call: its first frame is not held back
+    until the silence written ahead has played, and no silence is added."""
+    scheduler = FakeScheduler()
+    source = ListSource()
+    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=IDLE_BLOCK_MS)
+    sink.keep = True
+    clock.start()
+    scheduler.advance(1.01)
+    source.busy = True
+    clock.wake()
+    scheduler.advance(0.05)
+    written = sink.bytes
+    assert sink.frames[-1] == bytes(IDLE_BLOCK * 2)
+    voice = b"\x01\x00" * FRAME
+    source.frames.append(voice)
+    arrived = scheduler.now
+    scheduler.run_until(arrived + FRAME_MS / 1000)
+    assert sink.frames[-1] == voice
+    assert sink.bytes == written + len(voice)
+    source.busy = False
+    scheduler.advance(1.0)
+    assert is_idle(clock)
+    clock.stop()
+
+
 def test_wake_while_active_changes_nothing() -> None:
     scheduler = FakeScheduler()
     clock, sink, _ = make_clock(scheduler)

@@ -9,10 +9,12 @@ cannot drift however late each callback runs.
 While there is nothing to say (the source is idle) it writes silence in blocks
 of `idle_block_ms` instead, one wake-up per block: the lead then ranges from
 the active clock's lowest (lead less one frame) to that plus a block. An item
-queued meanwhile wakes the clock (`wake()`), which writes the item's first
-frame at once and paces frame by frame until the source is idle again. The
-silence already written still plays before the item: that is the price of the
-idle blocks, at most one block, half of one on average.
+queued meanwhile wakes the clock (`wake()`): from then on it looks every frame
+period whether the item has audio and writes its first frame as soon as it
+has (at once when it was queued ready), then paces frame by frame until the
+source is idle again. The silence already written still plays before the
+item: that is the price of the idle blocks, at most one block, half of one on
+average.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class Clock:
         self._idle = False
         self._in_tick = False
         self._woken = False
+        # Woken and ahead of time: waiting for the first audio to write it.
+        self._starting = False
         self.stats = ClockStats()
 
     @property
@@ -146,6 +150,7 @@ class Clock:
         self._running = True
         self._idle = False
         self._woken = False
+        self._starting = False
         self._origin = self._scheduler.time()
         self._produced = 0
         self._deadline = self._origin
@@ -205,13 +210,15 @@ class Clock:
             self._in_tick = False
         if not self._running:
             return
+        self._deadline = (
+            self._origin + (self._produced + self._frame - self._lead) / self._rate
+        )
         if self._woken:
             # Woken during this tick: the first frame goes out at once.
             self._deadline = now
-        else:
-            self._deadline = (
-                self._origin + (self._produced + self._frame - self._lead) / self._rate
-            )
+        elif self._starting:
+            # Look again for the first audio a frame period from now.
+            self._deadline = min(self._deadline, now + self._frame / self._rate)
         self._handle = self._scheduler.call_at(self._deadline, self._tick)
 
     def _source_idle(self) -> bool:
@@ -222,13 +229,20 @@ class Clock:
             _LOGGER.exception("Audio source failed; pacing frame by frame")
             return False
 
-    def _fill(self, now: float) -> None:
+    def _choose_pace(self) -> bool:
+        """Decide between idle blocks and frames for this tick; True: idle."""
         woken, self._woken = self._woken, False
         idle = not woken and self._source_idle()
+        if woken:
+            self._starting = True
+        elif idle:
+            self._starting = False
         if idle != self._idle:
             self._idle = idle
             _LOGGER.debug("Clock %s", "idle" if idle else "active")
-        due = self.due(now)
+        return idle
+
+    def _resynchronise(self, due: int) -> None:
         backlog = due - self._produced
         if backlog > self._max_catchup + self._lead + self._frame:
             # Too late to catch up without bursting seconds of audio at the
@@ -238,20 +252,31 @@ class Clock:
             self.stats.samples_skipped += skipped
             self.stats.underruns += 1
             _LOGGER.debug("Clock stalled: skipped %d samples", skipped)
+
+    def _fill(self, now: float) -> None:
+        idle = self._choose_pace()
+        due = self.due(now)
+        self._resynchronise(due)
         if idle:
             self._fill_idle(now, due + self._idle_extra)
             return
-        if woken and self._produced + self._frame > due:
+        if self._starting and self._produced + self._frame > due:
             # Ahead by up to an idle block: the item's first frame goes out
-            # now, after the silence already written.
-            due = self._produced + self._frame
+            # as soon as it is there, after the silence already written.
+            self._produced += self._frame
+            if self._emit(audio_only=True):
+                self._starting = False
+            else:
+                self._produced -= self._frame
+            return
         while self._produced + self._frame <= due:
             self._produced += self._frame
             # When this frame was due; the lead filled at start was due at once.
             written_at = self._origin + max(self._produced - self._lead, 0) / self._rate
             if now - written_at > LATE_THRESHOLD:
                 self.stats.frames_late += 1
-            self._emit()
+            if self._emit():
+                self._starting = False
 
     def _fill_idle(self, now: float, target: int) -> None:
         """Write silence up to `target` in one block of whole frames."""
@@ -278,25 +303,34 @@ class Clock:
             return
         self.stats.frames_written += frames
 
-    def _emit(self) -> None:
+    def _emit(self, *, audio_only: bool = False) -> bool:
+        """Write the source's next frame, or silence; True if it was audio.
+
+        With `audio_only`, nothing is written when the source has no audio.
+        """
         sink = self._sink
         if not sink.connected:
             # Announcements wait in the queue while ffmpeg restarts.
-            self.stats.frames_offline += 1
-            return
+            if not audio_only:
+                self.stats.frames_offline += 1
+            return False
         if not sink.can_accept(self._frame_bytes):
-            self.stats.frames_dropped += 1
-            return
+            if not audio_only:
+                self.stats.frames_dropped += 1
+            return False
         try:
             frame = self._source.read(self._frame)
         except Exception:
             self.stats.errors += 1
             _LOGGER.exception("Audio source failed; writing silence")
             frame = None
+        if frame is None and audio_only:
+            return False
         try:
             sink.write(self._silence if frame is None else frame)
         except Exception:
             self.stats.errors += 1
             _LOGGER.exception("Writing PCM to ffmpeg failed")
-            return
+            return False
         self.stats.frames_written += 1
+        return frame is not None
