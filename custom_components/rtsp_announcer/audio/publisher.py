@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from .exceptions import FfmpegNotFoundError
-from .ffmpeg import publisher_args
+from .ffmpeg import knows_option, publisher_args
 from .models import PublisherState, StreamSettings
 from .transport import TransportSink, kernel_buffer_bytes, shrink_pipe
 from .url import redact_text, redact_url
@@ -242,7 +242,10 @@ class Publisher:
         loop = asyncio.get_running_loop()
         self.published_at = None
         input_spec = self._input_spec or "pipe:0"
-        args = publisher_args(self._binary, self._settings, input_spec)
+        no_read_burst = await knows_option(self._binary, "readrate_initial_burst")
+        args = publisher_args(
+            self._binary, self._settings, input_spec, no_read_burst=no_read_burst
+        )
         self._set_state(PublisherState.STARTING)
         self._kill_reason = None
         self.last_progress = None
