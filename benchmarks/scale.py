@@ -112,9 +112,9 @@ class _WakeCounter:
         selector.select = select
 
 
-async def _loop_lag(seconds: float) -> list[float]:
+async def _loop_lag(seconds: float, into: list[float] | None = None) -> list[float]:
     loop = asyncio.get_running_loop()
-    lags: list[float] = []
+    lags: list[float] = [] if into is None else into
     end = loop.time() + seconds
     while loop.time() < end:
         before = loop.time()
@@ -363,6 +363,19 @@ def _gaps(readers: list[Reader], start: float, end: float) -> tuple[int, float]:
     return count, worst
 
 
+def _urls(relays: list[RelayServer], n: int) -> tuple[list[str], list[str]]:
+    """Publish and read URLs of N streams, ten to a relay."""
+    urls = []
+    read_urls = []
+    for index in range(n):
+        relay = relays[index // STREAMS_PER_RELAY]
+        base = relay.publish_url.rsplit("/", 1)[0]
+        read = relay.read_url.rsplit("/", 1)[0]
+        urls.append(f"{base}/s{index}")
+        read_urls.append(f"{read}/s{index}")
+    return urls, read_urls
+
+
 async def _measure(n: int, args: argparse.Namespace) -> Result:
     relays = [RelayServer() for _ in range(math.ceil(n / STREAMS_PER_RELAY))]
     readers: list[Reader] = []
@@ -370,14 +383,7 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
     result = Result(n)
     try:
         await asyncio.gather(*(relay.start() for relay in relays))
-        urls = []
-        read_urls = []
-        for index in range(n):
-            relay = relays[index // STREAMS_PER_RELAY]
-            base = relay.publish_url.rsplit("/", 1)[0]
-            read = relay.read_url.rsplit("/", 1)[0]
-            urls.append(f"{base}/s{index}")
-            read_urls.append(f"{read}/s{index}")
+        urls, read_urls = _urls(relays, n)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -403,10 +409,18 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             readers.append(reader)
         await asyncio.gather(*(r.wait_for_samples(1, timeout=60) for r in readers))
         await asyncio.sleep(args.settle)
+        # This process's own lag: a busy reader side shows up as gaps too.
+        readers_lag: list[float] = []
+        own_lag = asyncio.create_task(
+            _loop_lag(args.idle + args.lag + args.speak + 5, readers_lag)
+        )
         idle = await child.ask(f"idle {args.idle}", args.idle + 30)
         lag = await child.ask(f"lag {args.lag}", args.lag + 30)
         speak = await child.ask(f"speak {args.speak}", args.speak + 60)
         onsets = await child.ask(f"onsets {args.onsets}", args.onsets * 3 + 30)
+        own_lag.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await own_lag
         await asyncio.sleep(1.0)
         onsets["heard"] = [
             _heard(readers[index], called) for index, called in onsets["calls"]
@@ -422,6 +436,7 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             "idle_gaps": idle_gaps,
             "speak_gaps": speak_gaps,
             "reader_restarts": sum(r.attempts - 1 for r in readers),
+            "readers_lag": readers_lag,
         }
     finally:
         if child is not None:
@@ -501,7 +516,9 @@ def _report(result: Result) -> None:
         f"{gaps_idle} (longest {worst_idle * 1000:.0f} ms), speaking {gaps_speak} "
         f"(longest {worst_speak * 1000:.0f} ms) "
         f"(goal 0 {_mark(gaps_idle + gaps_speak == 0)}); reader restarts "
-        f"{f['reader_restarts']}"
+        f"{f['reader_restarts']}; the readers' own loop lag p99 "
+        f"{percentile(f['readers_lag'], 99):.1f} ms, max "
+        f"{max(f['readers_lag'], default=math.nan):.0f} ms"
     )
     ended = sorted(set(speak["states"]))
     print(f"speaking items ended: {', '.join(ended)}")
