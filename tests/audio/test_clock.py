@@ -260,6 +260,7 @@ def test_idle_writes_silence_in_blocks() -> None:
     assert clock.stats.ticks == pytest.approx(10 * 1000 / IDLE_BLOCK_MS, abs=2)
     assert {len(frame) for frame in sink.frames[1:]} == {IDLE_BLOCK * 2}
     assert all(not any(frame) for frame in sink.frames)
+    assert clock.stats.frames_late == 0
     clock.stop()
     assert scheduler.pending == 0
 

@@ -283,7 +283,9 @@ class Clock:
         frames = (target - self._produced) // self._frame
         if frames <= 0:
             return
-        written_at = self._origin + max(self._produced - self._lead, 0) / self._rate
+        # When the block's first frame was due, as for a frame on its own.
+        first = self._produced + self._frame
+        written_at = self._origin + max(first - self._lead, 0) / self._rate
         if now - written_at > LATE_THRESHOLD:
             self.stats.frames_late += 1
         self._produced += frames * self._frame
