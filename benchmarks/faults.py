@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import signal
@@ -153,8 +154,13 @@ class Heard:
 
     drift_ms: list[float] = field(default_factory=list)
     ppm: list[float] = field(default_factory=list)
+    shortest_s: float = math.inf
     gaps: int = 0
     longest_gap_ms: float = 0.0
+
+
+# Below this a session's rate says more about the packets at its ends.
+PPM_MIN_S = 30.0
 
 
 def heard(sessions: list[Session], min_s: float = 3.0) -> Heard:
@@ -171,28 +177,34 @@ def heard(sessions: list[Session], min_s: float = 3.0) -> Heard:
             continue
         settled = [a for a in arrivals if a[0] - arrivals[0][0] >= SETTLE_S]
         if len(settled) >= 2:
-            gaps = arrival_gaps(settled, GAP_S)
-            figures.gaps += len(gaps)
-            figures.longest_gap_ms = max(
-                figures.longest_gap_ms, *(g * 1000 for g in gaps), 0.0
-            )
+            figures.gaps += len(arrival_gaps(settled, GAP_S))
+            longest = float(np.diff([t for t, _ in settled]).max())
+            figures.longest_gap_ms = max(figures.longest_gap_ms, longest * 1000)
         if arrivals[-1][0] - arrivals[0][0] < SETTLE_S + min_s:
             continue
         kept = continuity(arrivals, RATE, skip_s=SETTLE_S)
         figures.drift_ms.append(kept.drift_s * 1000)
         figures.ppm.append((kept.slope_ratio - 1) * 1e6)
+        figures.shortest_s = min(figures.shortest_s, kept.wall_s)
     return figures
 
 
 def describe(figures: Heard) -> str:
+    gaps = (
+        f"stretches over {GAP_S * 1000:.0f} ms without data {figures.gaps}"
+        f" (longest pause {figures.longest_gap_ms:.0f} ms)"
+    )
     if not figures.drift_ms:
-        return "no session long enough to measure drift"
+        return f"no session long enough to measure drift; {gaps}"
+    rate = (
+        f" ({min(figures.ppm):+.0f} to {max(figures.ppm):+.0f} ppm)"
+        if figures.shortest_s >= PPM_MIN_S
+        else ""
+    )
     return (
         f"drift at the receiver {min(figures.drift_ms):+.1f} to"
-        f" {max(figures.drift_ms):+.1f} ms per session"
-        f" ({min(figures.ppm):+.0f} to {max(figures.ppm):+.0f} ppm; one AAC packet"
-        f" is ~43 ms); stretches over {GAP_S * 1000:.0f} ms without data"
-        f" {figures.gaps} (longest {figures.longest_gap_ms:.0f} ms)"
+        f" {max(figures.drift_ms):+.1f} ms per session{rate} (one AAC packet is"
+        f" ~43 ms); {gaps}"
     )
 
 
@@ -363,6 +375,7 @@ async def streams(count: int, minutes: float) -> None:
             one = heard(receiver.sessions)
             figures.drift_ms += one.drift_ms
             figures.ppm += one.ppm
+            figures.shortest_s = min(figures.shortest_s, one.shortest_s)
             figures.gaps += one.gaps
             figures.longest_gap_ms = max(figures.longest_gap_ms, one.longest_gap_ms)
         sessions = sum(len(r.sessions) for r in receivers)
