@@ -1,7 +1,8 @@
 """How many streams one core carries: N streams idle, then all speaking at once.
 
     .venv/bin/python -m benchmarks.scale [--streams 1,5,10,20,40] [--idle 20]
-        [--speak 10] [--onsets 10] [--codec aac] [--rate 24000]
+        [--speak 10] [--onsets 20] [--codec aac] [--rate 24000]
+        [--transport socket|pipe]
 
 The streams run in a child Python process of their own, standing for Home
 Assistant's process: it runs the audio core (`AudioStream`, one ffmpeg each)
@@ -131,10 +132,11 @@ def _cpu(process: psutil.Process) -> float:
 class _Host:
     """The streams' side, in the child process."""
 
-    def __init__(self, urls: list[str], codec: str, rate: int) -> None:
+    def __init__(self, urls: list[str], codec: str, rate: int, transport: str) -> None:
         self.urls = urls
         self.codec = codec
         self.rate = rate
+        self.transport = transport
         self.me = psutil.Process()
         self.streams: list[AudioStream] = []
         self.wakes = _WakeCounter(asyncio.get_running_loop())
@@ -161,7 +163,7 @@ class _Host:
             stream = AudioStream(
                 StreamSettings(
                     url=url,
-                    pcm_transport=PcmTransport.SOCKET,
+                    pcm_transport=PcmTransport(self.transport),
                     codec=Codec(self.codec),
                     sample_rate=self.rate,
                     rtsp_transport=RtspTransport.UDP,
@@ -281,8 +283,8 @@ class _FirstWrite:
         self.ahead = (first - elapsed) / self.stream.settings.sample_rate
 
 
-async def _serve(urls: list[str], codec: str, rate: int) -> None:
-    host = _Host(urls, codec, rate)
+async def _serve(urls: list[str], codec: str, rate: int, transport: str) -> None:
+    host = _Host(urls, codec, rate, transport)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(
@@ -394,6 +396,8 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             args.codec,
             "--rate",
             str(args.rate),
+            "--transport",
+            args.transport,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -543,7 +547,8 @@ def _load() -> str:
 async def _main(args: argparse.Namespace) -> None:
     counts = [int(part) for part in args.streams.split(",")]
     print(
-        f"{psutil.cpu_count()} cores; codec {args.codec}, {args.rate} Hz, RTSP over "
+        f"{psutil.cpu_count()} cores; codec {args.codec}, {args.rate} Hz, PCM over "
+        f"the {args.transport}, RTSP over "
         f"UDP to rtsp-server-perl; idle {args.idle} s, speaking {args.speak} s"
     )
     print(f"before: {_load()}")
@@ -563,10 +568,13 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--codec", default="aac")
     parser.add_argument("--rate", type=int, default=24000)
+    parser.add_argument("--transport", choices=["socket", "pipe"], default="socket")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(_serve(args.serve.split(","), args.codec, args.rate))
+        asyncio.run(
+            _serve(args.serve.split(","), args.codec, args.rate, args.transport)
+        )
     else:
         asyncio.run(_main(args))
 
