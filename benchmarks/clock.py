@@ -1,23 +1,22 @@
-"""Run the real clock feeding a real ffmpeg publisher and print what it measured.
+"""Run the real clock feeding a real ffmpeg publisher; measure at the receiver.
 
     .venv/bin/python -m benchmarks.clock [--seconds 60] [--transport socket|pipe]
 
-The RTSP server is ffmpeg's own listener on a free loopback port. Printed:
-samples written against wall time (drift), frames late by more than 5 ms,
-underruns, event-loop lag with and without the clock (what the clock adds),
-and CPU use of this process and of the publishing ffmpeg while idle.
+The RTSP server is ffmpeg's own listener on a free loopback port
+(`tests.helpers.rtsp.ListenReceiver`), which decodes what arrives and notes when
+each chunk arrived. Drift is taken from what the receiver got: the samples
+received against the receiver's own wall clock over the run (after a settling
+second), as a total and as a rate (the slope of samples over time, in parts
+per million). Also printed: stretches over 100 ms without data at the receiver,
+the longest one, and event-loop lag with and without the clock. The writer's
+own counters are printed last, for comparison only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import socket
 import statistics
-import time
-
-import psutil
 
 from custom_components.rtsp_announcer.audio.models import (
     Codec,
@@ -25,15 +24,12 @@ from custom_components.rtsp_announcer.audio.models import (
     StreamSettings,
 )
 from custom_components.rtsp_announcer.audio.stream import AudioStream
+from tests.helpers.analysis import arrival_gaps, continuity
+from tests.helpers.rtsp import ListenReceiver
 
 PROBE_PERIOD = 0.01
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+GAP_S = 0.1
+SETTLE_S = 1.0
 
 
 async def loop_lag(seconds: float) -> list[float]:
@@ -54,77 +50,58 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def run(seconds: float, transport: str, codec: str, rate: int) -> None:
-    port = free_port()
-    url = f"rtsp://127.0.0.1:{port}/bench"
-    receiver = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_flags", "listen",
-        "-listen_timeout", "30", "-i", url, "-f", "null", "-",
-    )  # fmt: skip
-    await asyncio.sleep(0.5)
-    baseline = await loop_lag(min(seconds / 4, 10))
-
-    stream = AudioStream(
-        StreamSettings(
-            url=url,
-            pcm_transport=PcmTransport(transport),
-            codec=Codec(codec),
-            sample_rate=rate,
+    async with ListenReceiver(rate=rate) as receiver:
+        baseline = await loop_lag(min(seconds / 4, 10))
+        stream = AudioStream(
+            StreamSettings(
+                url=receiver.url,
+                pcm_transport=PcmTransport(transport),
+                codec=Codec(codec),
+                sample_rate=rate,
+            )
         )
+        loop = asyncio.get_running_loop()
+        try:
+            started = loop.time()
+            await stream.start()
+            async with asyncio.timeout(30):
+                await stream.wait_available()
+            print(f"publishing after {(loop.time() - started) * 1000:.0f} ms")
+            await receiver.wait_for_samples(1, timeout=30)
+            lags = await loop_lag(seconds)
+            arrivals = list(receiver.arrivals)
+            stats = stream.clock.stats
+            produced = stream.clock.samples_produced
+            expected = stream.clock.due()
+        finally:
+            await stream.stop()
+    print(f"transport {transport}, codec {codec}, {rate} Hz")
+    kept = continuity(arrivals, rate, skip_s=SETTLE_S)
+    ppm = (kept.slope_ratio - 1) * 1e6
+    print(
+        f"at the receiver over {kept.wall_s:.1f} s of its wall clock: "
+        f"{kept.audio_s:.3f} s of audio received, drift "
+        f"{kept.drift_s * 1000:+.1f} ms (one AAC packet is ~43 ms), rate "
+        f"{ppm:+.0f} ppm ({ppm * 3.6:+.0f} ms/hour)"
     )
-    loop = asyncio.get_running_loop()
-    try:
-        started = loop.time()
-        await stream.start()
-        async with asyncio.timeout(30):
-            await stream.wait_available()
-        print(f"publishing after {(loop.time() - started) * 1000:.0f} ms")
-        me = psutil.Process()
-        assert stream.publisher is not None
-        assert stream.publisher.pid is not None
-        ffmpeg = psutil.Process(stream.publisher.pid)
-        cpu_me, cpu_ff = me.cpu_times(), ffmpeg.cpu_times()
-        wall = time.monotonic()
-        lags = await loop_lag(seconds)
-        wall = time.monotonic() - wall
-        cpu_me2, cpu_ff2 = me.cpu_times(), ffmpeg.cpu_times()
-        clock = stream.clock
-        stats = clock.stats
-        now = loop.time()
-        expected = clock.due(now)
-        produced = clock.samples_produced
-        drift_ms = (produced - expected) / rate * 1000
-        print(f"ran {wall:.1f} s, transport {transport}, codec {codec}, {rate} Hz")
-        frame_ms = clock.frame_samples / rate * 1000
-        print(
-            f"samples produced {produced} vs wall clock {expected}: "
-            f"drift {drift_ms:+.2f} ms (one frame = {frame_ms:.0f} ms)"
-        )
-        print(
-            f"frames written {stats.frames_written}, dropped {stats.frames_dropped}, "
-            f"offline {stats.frames_offline}, late>5ms {stats.frames_late}, "
-            f"underruns {stats.underruns}, "
-            f"max tick lag {stats.max_tick_lag * 1000:.1f} ms"
-        )
-        print(
-            f"loop lag without clock p50 {percentile(baseline, 50):.2f} ms "
-            f"p99 {percentile(baseline, 99):.2f} ms; with clock "
-            f"p50 {percentile(lags, 50):.2f} ms p99 {percentile(lags, 99):.2f} ms; "
-            f"added p50 {percentile(lags, 50) - percentile(baseline, 50):+.2f} ms "
-            f"p99 {percentile(lags, 99) - percentile(baseline, 99):+.2f} ms "
-            f"(mean {statistics.fmean(lags):.2f} ms)"
-        )
-        me_cpu = (cpu_me2.user + cpu_me2.system - cpu_me.user - cpu_me.system) / wall
-        ff_cpu = (cpu_ff2.user + cpu_ff2.system - cpu_ff.user - cpu_ff.system) / wall
-        print(
-            f"CPU while idle (silence): this process {me_cpu * 100:.1f} % of one core, "
-            f"ffmpeg {ff_cpu * 100:.1f} %"
-        )
-        print(f"ffmpeg encoded {stream.publisher.out_time_us / 1e6:.2f} s of audio")
-    finally:
-        await stream.stop()
-        with contextlib.suppress(ProcessLookupError):
-            receiver.terminate()
-        await receiver.wait()
+    gaps = arrival_gaps(arrivals, GAP_S)
+    print(
+        f"stretches over {GAP_S * 1000:.0f} ms without data: {len(gaps)} "
+        f"(the first {SETTLE_S:.0f} s included), longest "
+        f"{kept.max_gap_s * 1000:.0f} ms after the first second"
+    )
+    print(
+        f"loop lag without clock p50 {percentile(baseline, 50):.2f} ms "
+        f"p99 {percentile(baseline, 99):.2f} ms; with clock "
+        f"p50 {percentile(lags, 50):.2f} ms p99 {percentile(lags, 99):.2f} ms "
+        f"(mean {statistics.fmean(lags):.2f} ms)"
+    )
+    print(
+        f"the writer's own count, for comparison: {produced} samples against "
+        f"{expected} due ({(produced - expected) / rate * 1000:+.1f} ms); frames "
+        f"written {stats.frames_written}, dropped {stats.frames_dropped}, "
+        f"late>5ms {stats.frames_late}, underruns {stats.underruns}"
+    )
 
 
 def main() -> None:

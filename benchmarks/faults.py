@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import signal
@@ -78,8 +79,9 @@ from custom_components.rtsp_announcer.const import (
     SERVICE_ANNOUNCE,
 )
 from tests.common import add_entry, add_voice
+from tests.helpers.analysis import arrival_gaps, continuity, tone_segments
 from tests.helpers.http import HttpServer, Reply, SilentServer
-from tests.helpers.rtsp import ListenReceiver, dies_with_parent, free_port
+from tests.helpers.rtsp import ListenReceiver, Session, free_port
 
 RATE = 24000
 
@@ -134,9 +136,76 @@ def new_session(receiver: ListenReceiver, seen: int) -> Callable[[], bool]:
     return lambda: len(receiver.sessions) > seen
 
 
-def drift_ms(stream: AudioStream) -> float:
-    clock = stream.clock
-    return (clock.samples_produced - clock.due()) / RATE * 1000
+TONE_HZ = 440.0
+GAP_S = 0.1
+# The first second of a session is ffmpeg starting up (a burst of buffered audio).
+SETTLE_S = 1.0
+
+
+def tones_heard(receiver: ListenReceiver, seconds: float) -> int:
+    """Tones of `seconds` heard whole at the receiver (a 60 ms margin)."""
+    segments = tone_segments(receiver.samples(), RATE, TONE_HZ, max_gap_ms=20)
+    return sum(1 for start, end in segments if end - start >= seconds - 0.06)
+
+
+@dataclass
+class Heard:
+    """What sessions at a receiver say about the stream's timing."""
+
+    drift_ms: list[float] = field(default_factory=list)
+    ppm: list[float] = field(default_factory=list)
+    shortest_s: float = math.inf
+    gaps: int = 0
+    longest_gap_ms: float = 0.0
+
+
+# Below this a session's rate says more about the packets at its ends.
+PPM_MIN_S = 30.0
+
+
+def heard(sessions: list[Session], min_s: float = 3.0) -> Heard:
+    """Drift (samples received against the receiver's wall clock) and gaps.
+
+    Sessions shorter than `min_s` after their first second are left out of the
+    drift; gaps are counted within every session after its first second (the
+    time between sessions is the fault itself).
+    """
+    figures = Heard()
+    for session in sessions:
+        arrivals = session.arrivals
+        if not arrivals:
+            continue
+        settled = [a for a in arrivals if a[0] - arrivals[0][0] >= SETTLE_S]
+        if len(settled) >= 2:
+            figures.gaps += len(arrival_gaps(settled, GAP_S))
+            longest = float(np.diff([t for t, _ in settled]).max())
+            figures.longest_gap_ms = max(figures.longest_gap_ms, longest * 1000)
+        if arrivals[-1][0] - arrivals[0][0] < SETTLE_S + min_s:
+            continue
+        kept = continuity(arrivals, RATE, skip_s=SETTLE_S)
+        figures.drift_ms.append(kept.drift_s * 1000)
+        figures.ppm.append((kept.slope_ratio - 1) * 1e6)
+        figures.shortest_s = min(figures.shortest_s, kept.wall_s)
+    return figures
+
+
+def describe(figures: Heard) -> str:
+    gaps = (
+        f"stretches over {GAP_S * 1000:.0f} ms without data {figures.gaps}"
+        f" (longest pause {figures.longest_gap_ms:.0f} ms)"
+    )
+    if not figures.drift_ms:
+        return f"no session long enough to measure drift; {gaps}"
+    rate = (
+        f" ({min(figures.ppm):+.0f} to {max(figures.ppm):+.0f} ppm)"
+        if figures.shortest_s >= PPM_MIN_S
+        else ""
+    )
+    return (
+        f"drift at the receiver {min(figures.drift_ms):+.1f} to"
+        f" {max(figures.drift_ms):+.1f} ms per session{rate} (one AAC packet is"
+        f" ~43 ms); {gaps}"
+    )
 
 
 # --------------------------------------------------------------------------- kills
@@ -155,7 +224,7 @@ async def kills(count: int, seed: int) -> None:
             assert publisher is not None
             down: list[float] = []
             back: list[float] = []
-            heard: list[float] = []
+            audio_again: list[float] = []
             items: list[PlaybackItem] = []
             mid = 0
             for n in range(count):
@@ -175,21 +244,23 @@ async def kills(count: int, seed: int) -> None:
                 await until(lambda: stream.available, 60)
                 back.append(time.monotonic() - killed)
                 await until(restarted, 10)
-                heard.append(receiver.sessions[-1].started_at - killed)
+                audio_again.append(receiver.sessions[-1].started_at - killed)
                 if (n + 1) % 10 == 0:
                     print(f"  {n + 1} kills, back in {spread(back)}")
             await asyncio.gather(*(item.wait() for item in items))
+            await settle(receiver)
             states = [item.state for item in items]
+            whole = tones_heard(receiver, 3.0)
             print(f"SIGKILL x{count} ({mid} during an announcement):")
             print(f"  seen down after {spread(down, 'ms', 1000)}")
             print(f"  publishing again after {spread(back)}")
-            print(f"  audio at the receiver again after {spread(heard)}")
+            print(f"  audio at the receiver again after {spread(audio_again)}")
             print(
-                f"  announcements: {states.count(ItemState.FINISHED)}/{len(items)}"
-                f" finished, replays {stream.source.replays};"
-                f" restarts {publisher.restarts}; drift {drift_ms(stream):+.1f} ms,"
-                f" underruns {stream.clock.stats.underruns}"
+                f"  announcements heard whole at the receiver: {whole}/{len(items)}"
+                f" (the queue reports {states.count(ItemState.FINISHED)} finished;"
+                f" replays {stream.source.replays}, restarts {publisher.restarts})"
             )
+            print(f"  {describe(heard(receiver.sessions))}")
         finally:
             await stream.stop()
 
@@ -231,14 +302,23 @@ async def outage(seconds: float) -> None:
         await asyncio.sleep(seconds / 2)
         tries = len(attempts)
         back = time.monotonic()
+        sessions = len(receiver.sessions)
         await receiver.start()
         took = await until(lambda: stream.available, 60)
         state = await asyncio.wait_for(queued.wait(), 30)
+        await settle(receiver)
+        tone_s = 0.0
+        for session in receiver.sessions[sessions:]:
+            segments = tone_segments(
+                receiver.session_samples(session), RATE, TONE_HZ, max_gap_ms=20
+            )
+            tone_s += sum(end - start for start, end in segments)
         print(f"server gone for {seconds:.0f} s: {tries} attempts, back-off {delays}")
         print(
             f"server back: publishing {took:.2f} s later"
             f" (listening after {receiver.ready_times[-1] - back:.2f} s);"
-            f" announcement queued during the outage: {state}"
+            f" announcement queued during the outage: {tone_s:.2f} s of its 1.00 s"
+            f" tone heard at the receiver (the queue reports {state})"
         )
     finally:
         await stream.stop()
@@ -246,20 +326,6 @@ async def outage(seconds: float) -> None:
 
 
 # --------------------------------------------------------------------------- streams
-
-
-async def null_listener(url: str) -> asyncio.subprocess.Process:
-    """An ffmpeg RTSP listener that decodes and discards: a cheap server."""
-    return await asyncio.create_subprocess_exec(
-        *dies_with_parent(
-            [
-                "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "fatal",
-                "-rtsp_flags", "listen", "-listen_timeout", "60", "-i", url,
-                "-f", "null", "-",
-            ]
-        ),
-        stdin=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def ffmpeg_cpu_seconds() -> float:
@@ -273,10 +339,10 @@ def ffmpeg_cpu_seconds() -> float:
 
 
 async def streams(count: int, minutes: float) -> None:
-    urls = [f"rtsp://127.0.0.1:{free_port()}/s{n}" for n in range(count)]
-    listeners = [await null_listener(url) for url in urls]
-    await asyncio.sleep(0.5)
-    all_streams = [AudioStream(StreamSettings(url=url)) for url in urls]
+    receivers = [ListenReceiver(rate=RATE) for _ in range(count)]
+    for receiver in receivers:
+        await receiver.start()
+    all_streams = [AudioStream(StreamSettings(url=r.url)) for r in receivers]
     baseline = await loop_lag(5.0)
     try:
         for stream in all_streams:
@@ -303,21 +369,24 @@ async def streams(count: int, minutes: float) -> None:
         wall = time.monotonic() - wall
         me_cpu = (sum(me.cpu_times()[:2]) - cpu_me) / wall * 100
         ff_cpu = (ffmpeg_cpu_seconds() - cpu_ff) / wall * 100
-        drifts = [drift_ms(s) for s in all_streams]
-        stats = [s.clock.stats for s in all_streams]
         restarts = [s.publisher.restarts for s in all_streams if s.publisher]
+        figures = Heard()
+        for receiver in receivers:
+            one = heard(receiver.sessions)
+            figures.drift_ms += one.drift_ms
+            figures.ppm += one.ppm
+            figures.shortest_s = min(figures.shortest_s, one.shortest_s)
+            figures.gaps += one.gaps
+            figures.longest_gap_ms = max(figures.longest_gap_ms, one.longest_gap_ms)
+        sessions = sum(len(r.sessions) for r in receivers)
+        print(f"{describe(figures)}; sessions {sessions}")
+        stats = [s.clock.stats for s in all_streams]
         print(
-            f"drift per stream: min {min(drifts):+.1f} ms, max {max(drifts):+.1f} ms"
-            f" (one frame = 20 ms)"
-        )
-        print(
-            f"underruns {sum(s.underruns for s in stats)},"
-            f" frames late>5ms {sum(s.frames_late for s in stats)}"
-            f" of {sum(s.frames_total for s in stats)},"
-            f" dropped {sum(s.frames_dropped for s in stats)},"
-            f" offline {sum(s.frames_offline for s in stats)},"
-            f" max tick lag {max(s.max_tick_lag for s in stats) * 1000:.1f} ms,"
-            f" publisher restarts {sum(restarts)}"
+            f"the writers' own counters, for comparison: underruns"
+            f" {sum(s.underruns for s in stats)}, dropped"
+            f" {sum(s.frames_dropped for s in stats)}, max tick lag"
+            f" {max(s.max_tick_lag for s in stats) * 1000:.1f} ms, publisher restarts"
+            f" {sum(restarts)}"
         )
         print(
             f"loop lag p50 {percentile(lags, 50):.2f} ms, p99"
@@ -326,16 +395,15 @@ async def streams(count: int, minutes: float) -> None:
             f" mean {statistics.fmean(lags):.2f} ms"
         )
         print(
-            f"CPU: this process {me_cpu:.1f} % of one core,"
-            f" {count} publishers + {count} listeners {ff_cpu:.1f} %"
+            f"CPU: this process (the streams and the receivers' PCM) {me_cpu:.1f} %"
+            f" of one core, {count} publishers + {count} receivers {ff_cpu:.1f} %"
+            " (benchmarks.scale measures the streams alone)"
         )
     finally:
         for stream in all_streams:
             await stream.stop()
-        for listener in listeners:
-            with contextlib.suppress(ProcessLookupError):
-                listener.kill()
-            await listener.wait()
+        for receiver in receivers:
+            await receiver.stop()
 
 
 # --------------------------------------------------------------------------- hangs

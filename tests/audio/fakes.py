@@ -84,12 +84,23 @@ class CountingSink:
 
 
 class ListSource:
-    """Hands out queued frames, then silence."""
+    """Hands out queued frames, then silence.
 
-    def __init__(self, frames: list[bytes] | None = None) -> None:
+    It is idle once its frames are out, unless `busy` (an item waiting for its
+    producer) or `fail` (a broken queue) says otherwise.
+    """
+
+    def __init__(
+        self, frames: list[bytes] | None = None, *, busy: bool = False
+    ) -> None:
         self.frames = list(frames or [])
         self.reads = 0
         self.fail = False
+        self.busy = busy
+
+    @property
+    def idle(self) -> bool:
+        return not self.frames and not self.busy and not self.fail
 
     def read(self, samples: int) -> bytes | None:
         self.reads += 1

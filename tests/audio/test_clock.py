@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 
 from custom_components.rtsp_announcer.audio.clock import Clock
+from custom_components.rtsp_announcer.audio.playback import PlaybackItem, PlaybackQueue
+from custom_components.rtsp_announcer.audio.stream import LiveSource
 
 from .fakes import CountingSink, FakeScheduler, ListSource
 
@@ -24,7 +27,9 @@ def make_clock(
     **kwargs: int,
 ) -> tuple[Clock, CountingSink, ListSource]:
     sink = sink or CountingSink()
-    source = source or ListSource()
+    # Busy: paced frame by frame, as while an item plays (idle pacing is
+    # tested on its own below).
+    source = source or ListSource(busy=True)
     clock = Clock(
         scheduler,
         sample_rate=kwargs.pop("sample_rate", RATE),
@@ -35,6 +40,11 @@ def make_clock(
         **kwargs,
     )
     return clock, sink, source
+
+
+def is_idle(part: Clock | LiveSource) -> bool:
+    """Read the flag afresh (it changes behind mypy's narrowing)."""
+    return part.idle
 
 
 def written_samples(sink: CountingSink) -> int:
@@ -154,7 +164,7 @@ def test_back_pressure_drops_frames_without_consuming_audio() -> None:
 
 def test_offline_sink_keeps_time_and_the_queue() -> None:
     scheduler = FakeScheduler()
-    source = ListSource([b"\x01\x00" * FRAME] * 3)
+    source = ListSource([b"\x01\x00" * FRAME] * 3, busy=True)
     clock, sink, _ = make_clock(scheduler, source=source)
     sink.connected = False
     clock.start()
@@ -203,7 +213,7 @@ def test_stop_from_inside_a_tick_leaves_nothing_scheduled() -> None:
             clock.stop()
             return None
 
-    clock, _, _ = make_clock(scheduler, source=StoppingSource())
+    clock, _, _ = make_clock(scheduler, source=StoppingSource(busy=True))
     clock.start()
     scheduler.advance(1.0)
     assert not clock.running
@@ -218,3 +228,263 @@ def test_start_twice_is_harmless() -> None:
     scheduler.advance(1.0)
     assert written_samples(sink) == pytest.approx(RATE + LEAD, abs=FRAME)
     clock.stop()
+
+
+# --------------------------------------------------------------------------- idle
+
+IDLE_BLOCK_MS = 200
+IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
+
+
+def ahead(sink: CountingSink, scheduler: FakeScheduler, start: float) -> float:
+    """Samples written ahead of the wall clock."""
+    return written_samples(sink) - (scheduler.now - start) * RATE
+
+
+def test_idle_writes_silence_in_blocks() -> None:
+    """Idle, the clock wakes once per block, and the lead stays bounded."""
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(
+        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    sink.keep = True
+    start = scheduler.now
+    clock.start()
+    assert is_idle(clock)
+    for _ in range(200):
+        scheduler.advance(0.05)
+        assert (
+            LEAD - FRAME <= ahead(sink, scheduler, start) <= LEAD - FRAME + IDLE_BLOCK
+        )
+    # Ten seconds, five blocks a second (plus the first one).
+    assert clock.stats.ticks == pytest.approx(10 * 1000 / IDLE_BLOCK_MS, abs=2)
+    assert {len(frame) for frame in sink.frames[1:]} == {IDLE_BLOCK * 2}
+    assert all(not any(frame) for frame in sink.frames)
+    assert clock.stats.frames_late == 0
+    clock.stop()
+    assert scheduler.pending == 0
+
+
+def test_idle_does_not_drift_over_an_hour() -> None:
+    rng = random.Random(11)
+    scheduler = FakeScheduler(lag=lambda: rng.uniform(0, 0.015))
+    clock, sink, _ = make_clock(
+        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    start = scheduler.now
+    clock.start()
+    for _ in range(60):
+        scheduler.advance(60.0)
+        lead = ahead(sink, scheduler, start)
+        assert LEAD - FRAME - RATE * 0.016 <= lead <= LEAD - FRAME + IDLE_BLOCK
+    assert clock.stats.underruns == 0
+    assert clock.stats.ticks < 3600 * 1000 / IDLE_BLOCK_MS * 1.01
+    clock.stop()
+
+
+def test_wake_writes_the_first_frame_at_once() -> None:
+    """An item queued while idle is written at the call, after the silence."""
+    scheduler = FakeScheduler()
+    source = ListSource()
+    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=IDLE_BLOCK_MS)
+    sink.keep = True
+    clock.start()
+    scheduler.advance(1.03)
+    assert is_idle(clock)
+    voice = [b"\x01\x00" * FRAME] * 10
+    source.frames.extend(voice)
+    called = scheduler.now
+    clock.wake()
+    scheduler.run_until(called)
+    assert scheduler.now == called
+    assert sink.frames[-1] == voice[0]
+    assert not is_idle(clock)
+    # The rest follows frame by frame, in time, and then the clock idles again.
+    scheduler.advance(1.0)
+    assert source.frames == []
+    assert sink.frames.count(voice[0]) == len(voice)
+    assert is_idle(clock)
+    assert clock.stats.frames_dropped == 0
+    scheduler.advance(10.0)
+    assert -IDLE_BLOCK <= clock.drift_samples() < FRAME
+    clock.stop()
+
+
+def test_first_audio_that_comes_later_is_written_within_a_frame() -> None:
+    """A producer that starts after the call: its first frame is not held back
+    until the silence written ahead has played, and no silence is added."""
+    scheduler = FakeScheduler()
+    source = ListSource()
+    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=IDLE_BLOCK_MS)
+    sink.keep = True
+    clock.start()
+    scheduler.advance(1.01)
+    source.busy = True
+    clock.wake()
+    scheduler.advance(0.05)
+    written = sink.bytes
+    assert sink.frames[-1] == bytes(IDLE_BLOCK * 2)
+    voice = b"\x01\x00" * FRAME
+    source.frames.append(voice)
+    arrived = scheduler.now
+    scheduler.run_until(arrived + FRAME_MS / 1000)
+    assert sink.frames[-1] == voice
+    assert sink.bytes == written + len(voice)
+    source.busy = False
+    scheduler.advance(1.0)
+    assert is_idle(clock)
+    clock.stop()
+
+
+def test_wake_while_active_changes_nothing() -> None:
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(scheduler)
+    clock.start()
+    scheduler.advance(1.0)
+    ticks = clock.stats.ticks
+    clock.wake()
+    scheduler.run_until(scheduler.now)
+    assert clock.stats.ticks == ticks
+    clock.stop()
+    clock.wake()
+    assert scheduler.pending == 0
+
+
+def test_wake_from_inside_a_tick_is_not_reentrant() -> None:
+    """A wake-up from the clock's own callbacks runs as the next tick."""
+    scheduler = FakeScheduler()
+    clock: Clock | None = None
+    depth = 0
+    deepest = 0
+
+    class WakingSink(CountingSink):
+        def write(self, frame: bytes) -> None:
+            nonlocal depth, deepest
+            depth += 1
+            deepest = max(deepest, depth)
+            assert clock is not None
+            clock.wake()
+            super().write(frame)
+            depth -= 1
+
+    clock, _, source = make_clock(
+        scheduler, sink=WakingSink(), source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    clock.start()
+    scheduler.advance(1.0)
+    assert deepest == 1
+    assert clock.running
+    clock.stop()
+    assert scheduler.pending == 0
+
+
+def test_idle_catches_up_and_resynchronises() -> None:
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(
+        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    start = scheduler.now
+    clock.start()
+    scheduler.advance(1.0)
+    scheduler.stall(0.5)
+    assert ahead(sink, scheduler, start) >= LEAD - FRAME
+    assert clock.stats.underruns == 0
+    before = written_samples(sink)
+    scheduler.stall(5.0)
+    assert written_samples(sink) - before <= LEAD + IDLE_BLOCK + FRAME
+    assert clock.stats.underruns == 1
+    scheduler.advance(2.0)
+    assert -IDLE_BLOCK <= clock.drift_samples() < FRAME
+    clock.stop()
+
+
+def test_a_source_that_cannot_say_whether_it_is_idle_is_paced_frame_by_frame(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(ListSource):
+        @property
+        def idle(self) -> bool:
+            msg = "queue broke"
+            raise RuntimeError(msg)
+
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(scheduler, source=Broken(), idle_block_ms=IDLE_BLOCK_MS)
+    start = scheduler.now
+    clock.start()
+    scheduler.advance(1.0)
+    assert clock.running
+    assert not is_idle(clock)
+    assert clock.stats.errors > 0
+    assert written_samples(sink) == pytest.approx(
+        (scheduler.now - start) * RATE + LEAD, abs=FRAME
+    )
+    assert "pacing frame by frame" in caplog.text
+    clock.stop()
+
+
+def test_back_pressure_while_idle_drops_blocks() -> None:
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(
+        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    sink.accepting = False
+    clock.start()
+    scheduler.advance(1.0)
+    assert sink.bytes == 0
+    assert clock.stats.frames_dropped > 0
+    sink.accepting = True
+    sink.connected = False
+    scheduler.advance(1.0)
+    assert clock.stats.frames_offline > 0
+    sink.connected = True
+    scheduler.advance(1.0)
+    assert sink.bytes > 0
+    assert -IDLE_BLOCK <= clock.drift_samples() < FRAME
+    clock.stop()
+
+
+async def test_an_item_queued_on_an_idle_stream_is_written_at_once() -> None:
+    """On the real loop: queueing wakes the clock out of a long idle block."""
+    loop = asyncio.get_running_loop()
+    queue = PlaybackQueue()
+    live = True
+    source = LiveSource(queue, is_live=lambda: live, max_replay_bytes=1 << 20)
+    written: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    class Sink(CountingSink):
+        def write(self, frame: bytes) -> None:
+            super().write(frame)
+            written.put_nowait((loop.time(), frame))
+
+    # Blocks of two seconds: only the wake-up writes the item before the next
+    # block; the rest of it follows once the silence ahead has played.
+    clock = Clock(
+        loop,
+        sample_rate=RATE,
+        frame_ms=FRAME_MS,
+        lead_ms=LEAD_MS,
+        source=source,
+        sink=Sink(),
+        idle_block_ms=2000,
+    )
+    queue.on_added = clock.wake
+    clock.start()
+    try:
+        await written.get()
+        assert is_idle(clock)
+        assert is_idle(source)
+        item = PlaybackItem(sample_rate=RATE)
+        await item.feed(b"\x01\x00" * FRAME * 3)
+        item.end()
+        called = loop.time()
+        queue.add(item)
+        assert not is_idle(source)
+        async with asyncio.timeout(1):
+            when, frame = await written.get()
+        assert frame == b"\x01\x00" * FRAME
+        assert when - called < 1.0
+        async with asyncio.timeout(10):
+            await item.wait()
+        assert is_idle(source)
+    finally:
+        clock.stop()

@@ -6,6 +6,8 @@ with `;`, `$()` or backticks is only ever a string to ffmpeg.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from enum import StrEnum
 from typing import Final
@@ -81,8 +83,61 @@ def _codec_args(codec: Codec) -> list[str]:
     return ["-c:a", codec.value, "-ar", _G711_RATE]
 
 
-def publisher_args(binary: str, settings: StreamSettings, input_spec: str) -> list[str]:
-    """Return the argument list of a publisher reading raw PCM from `input_spec`."""
+# What `binary -h long` printed, per binary: asked once per process.
+_HELP: dict[str, str] = {}
+HELP_TIMEOUT = 10.0
+
+
+async def knows_option(binary: str, option: str) -> bool:
+    """Whether ffmpeg lists `-option` in its help (asked once per binary).
+
+    Anything that goes wrong (no such binary, no answer in time) counts as no.
+    """
+    text = _HELP.get(binary)
+    if text is None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                binary,
+                "-hide_banner",
+                "-h",
+                "long",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError:
+            # Not remembered: ffmpeg may be installed before the next try.
+            return False
+        text = ""
+        try:
+            async with asyncio.timeout(HELP_TIMEOUT):
+                out, _ = await process.communicate()
+            text = out.decode(errors="replace")
+        except TimeoutError:
+            pass
+        finally:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        _HELP[binary] = text
+    return re.search(rf"(^|\s)-{re.escape(option)}\s", text, re.MULTILINE) is not None
+
+
+def publisher_args(
+    binary: str,
+    settings: StreamSettings,
+    input_spec: str,
+    *,
+    no_read_burst: bool = False,
+) -> list[str]:
+    """Return the argument list of a publisher reading raw PCM from `input_spec`.
+
+    `no_read_burst` turns off the read-ahead that ffmpeg 6.1 and later allow
+    at the real-time rate (`-readrate_initial_burst`, half a second by default,
+    which would let the idle blocks through in bursts); older ffmpeg has no
+    such option and reads no further ahead than real time anyway.
+    """
     return [
         binary,
         "-hide_banner",
@@ -103,6 +158,10 @@ def publisher_args(binary: str, settings: StreamSettings, input_spec: str) -> li
         "0",
         "-fflags",
         "nobuffer",
+        # Read the input no faster than real time: the clock writes silence
+        # ahead in blocks while idle, and readers get it a frame at a time.
+        "-re",
+        *(["-readrate_initial_burst", "0"] if no_read_burst else []),
         "-f",
         "s16le",
         "-ar",

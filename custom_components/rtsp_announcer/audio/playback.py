@@ -260,6 +260,8 @@ class PlaybackQueue:
         # After every gain (the item's, the stream's volume): what goes out
         # never clips, however far the gains together go above unity.
         self.limiter: Limiter | None = None
+        # Called after every add: the clock leaves its idle pace.
+        self.on_added: Callable[[], None] | None = None
         # Seconds an item may wait in the queue: older, it expires at the head.
         self.max_age: float | None = None
 
@@ -314,6 +316,8 @@ class PlaybackQueue:
             self._current = None
             self._cut_off(current, item)
         self._promote()
+        if self.on_added is not None:
+            self.on_added()
 
     def _insert(self, item: PlaybackItem, *, after_equal: bool) -> None:
         """Put an item before the first queued one of a lower rank.

@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from .exceptions import FfmpegNotFoundError
-from .ffmpeg import publisher_args
+from .ffmpeg import knows_option, publisher_args
 from .models import PublisherState, StreamSettings
-from .transport import TransportSink, shrink_pipe
+from .transport import TransportSink, kernel_buffer_bytes, shrink_pipe
 from .url import redact_text, redact_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Supervision:
     start_timeout: float = 15.0
     stall_timeout: float = 5.0
     stop_timeout: float = 3.0
-    watch_interval: float = 0.25
+    watch_interval: float = 1.0
 
 
 type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
@@ -242,7 +242,10 @@ class Publisher:
         loop = asyncio.get_running_loop()
         self.published_at = None
         input_spec = self._input_spec or "pipe:0"
-        args = publisher_args(self._binary, self._settings, input_spec)
+        no_read_burst = await knows_option(self._binary, "readrate_initial_burst")
+        args = publisher_args(
+            self._binary, self._settings, input_spec, no_read_burst=no_read_burst
+        )
         self._set_state(PublisherState.STARTING)
         self._kill_reason = None
         self.last_progress = None
@@ -268,7 +271,7 @@ class Publisher:
             transport = process.stdin.transport
             assert isinstance(transport, asyncio.WriteTransport)  # noqa: S101
             stdin_transport = transport
-            shrink_pipe(stdin_transport, self._settings.lead_samples * 2)
+            shrink_pipe(stdin_transport, kernel_buffer_bytes(self._settings))
             self._sink.attach(stdin_transport)
         assert process.stdout is not None  # noqa: S101
         assert process.stderr is not None  # noqa: S101

@@ -29,7 +29,13 @@ from .playback import (
     PlaybackQueue,
 )
 from .publisher import Publisher, Supervision, TaskFactory
-from .transport import FifoFeed, PcmFeed, TransportSink, UnixSocketFeed
+from .transport import (
+    FifoFeed,
+    PcmFeed,
+    TransportSink,
+    UnixSocketFeed,
+    kernel_buffer_bytes,
+)
 from .url import redact_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,7 +43,6 @@ _LOGGER = logging.getLogger(__name__)
 # What may wait in user space for ffmpeg: enough to absorb the clock catching
 # up after a stall, little enough that a hung ffmpeg cannot hoard audio.
 _MAX_CATCHUP_MS = 1000
-_KERNEL_BUFFER_MS = 40
 # How much of the playing item is kept to play it again after ffmpeg died.
 REPLAY_SECONDS = 60
 
@@ -67,6 +72,11 @@ class LiveSource:
         self._overflow = False
         self._replay = bytearray()
         self.replays = 0
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing waits: no item queued or playing, nothing to replay."""
+        return not self._replay and len(self._queue) == 0
 
     @property
     def replay_pending_bytes(self) -> int:
@@ -173,17 +183,14 @@ class AudioStream:
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,
         )
+        self.queue.on_added = self.clock.wake
         self.feed: PcmFeed | None = None
         if settings.pcm_transport is PcmTransport.SOCKET:
-            self.feed = UnixSocketFeed(
-                self.sink,
-                sndbuf=max(rate * _KERNEL_BUFFER_MS // 1000 * BYTES_PER_SAMPLE, 4096),
-            )
+            self.feed = UnixSocketFeed(self.sink, sndbuf=kernel_buffer_bytes(settings))
         elif settings.pcm_transport is PcmTransport.FIFO:
-            # The kernel's pipe buffer holds the lead, as for ffmpeg's stdin.
-            self.feed = FifoFeed(
-                self.sink, pipe_size=settings.lead_samples * BYTES_PER_SAMPLE
-            )
+            # The kernel's pipe buffer holds what is written ahead, as for
+            # ffmpeg's stdin.
+            self.feed = FifoFeed(self.sink, pipe_size=kernel_buffer_bytes(settings))
         self._supervision = supervision
         self._create_task = create_task
         self.publisher: Publisher | None = None

@@ -1,10 +1,13 @@
 """PCM transports from the event loop to ffmpeg: socket, FIFO or stdin.
 
 A unix socket, a named pipe (FIFO), or ffmpeg's standard input. All end in an
-asyncio write transport, which never blocks: the kernel buffer is kept small
-so that back-pressure from a slow or hung ffmpeg shows up in the transport's
-own buffer, where the clock sees it and drops frames instead of queueing
-without bound.
+asyncio write transport, which never blocks. ffmpeg reads its input at the
+real-time rate, so the audio the clock writes ahead waits in the kernel buffer:
+it is sized to hold that lead and no more (`kernel_buffer_bytes`), so that
+writes never wait in user space for the loop to be woken again, and
+back-pressure from a slow or hung ffmpeg soon shows up in the transport's own
+buffer, where the clock sees it and drops frames instead of queueing without
+bound.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from .clock import DEFAULT_IDLE_BLOCK_MS
 from .exceptions import TransportError
+from .models import BYTES_PER_SAMPLE, StreamSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +74,18 @@ async def _remove_dir(directory: Path) -> None:
     await asyncio.get_running_loop().run_in_executor(
         None, lambda: shutil.rmtree(directory, ignore_errors=True)
     )
+
+
+# Room in the kernel for the bookkeeping of each write (a socket counts it
+# against its buffer) and for the reads of ffmpeg in flight.
+_KERNEL_SLACK = 16384
+
+
+def kernel_buffer_bytes(settings: StreamSettings) -> int:
+    """Kernel buffer for the audio written ahead: the lead, an idle block, a frame."""
+    ahead_ms = settings.lead_ms + DEFAULT_IDLE_BLOCK_MS + settings.frame_ms
+    ahead = settings.sample_rate * ahead_ms // 1000 * BYTES_PER_SAMPLE
+    return 2 * ahead + _KERNEL_SLACK
 
 
 class TransportSink:
