@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.scale [--streams 1,5,10,20,40] [--idle 20]
         [--speak 10] [--onsets 20] [--codec aac] [--rate 24000]
-        [--transport socket|pipe]
+        [--transport socket|fifo|pipe] [--idle-block MS]
 
 The streams run in a child Python process of their own, standing for Home
 Assistant's process: it runs the audio core (`AudioStream`, one ffmpeg each)
@@ -132,8 +132,11 @@ def _cpu(process: psutil.Process) -> float:
 class _Host:
     """The streams' side, in the child process."""
 
-    def __init__(self, urls: list[str], codec: str, rate: int, transport: str) -> None:
+    def __init__(
+        self, urls: list[str], codec: str, rate: int, transport: str, idle_block: int
+    ) -> None:
         self.urls = urls
+        self.idle_block = idle_block
         self.codec = codec
         self.rate = rate
         self.transport = transport
@@ -167,6 +170,7 @@ class _Host:
                     codec=Codec(self.codec),
                     sample_rate=self.rate,
                     rtsp_transport=RtspTransport.UDP,
+                    idle_block_ms=self.idle_block,
                 )
             )
             await stream.start()
@@ -283,8 +287,10 @@ class _FirstWrite:
         self.ahead = (first - elapsed) / self.stream.settings.sample_rate
 
 
-async def _serve(urls: list[str], codec: str, rate: int, transport: str) -> None:
-    host = _Host(urls, codec, rate, transport)
+async def _serve(
+    urls: list[str], codec: str, rate: int, transport: str, idle_block: int
+) -> None:
+    host = _Host(urls, codec, rate, transport, idle_block)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(
@@ -398,6 +404,8 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             str(args.rate),
             "--transport",
             args.transport,
+            "--idle-block",
+            str(args.idle_block),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -548,7 +556,7 @@ async def _main(args: argparse.Namespace) -> None:
     counts = [int(part) for part in args.streams.split(",")]
     print(
         f"{psutil.cpu_count()} cores; codec {args.codec}, {args.rate} Hz, PCM over "
-        f"the {args.transport}, RTSP over "
+        f"the {args.transport}, idle block {args.idle_block} ms, RTSP over "
         f"UDP to rtsp-server-perl; idle {args.idle} s, speaking {args.speak} s"
     )
     print(f"before: {_load()}")
@@ -568,12 +576,21 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--codec", default="aac")
     parser.add_argument("--rate", type=int, default=24000)
-    parser.add_argument("--transport", choices=["socket", "pipe"], default="socket")
+    parser.add_argument(
+        "--transport", choices=["socket", "fifo", "pipe"], default="socket"
+    )
+    parser.add_argument("--idle-block", type=int, default=100, metavar="MS")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(
-            _serve(args.serve.split(","), args.codec, args.rate, args.transport)
+            _serve(
+                args.serve.split(","),
+                args.codec,
+                args.rate,
+                args.transport,
+                args.idle_block,
+            )
         )
     else:
         asyncio.run(_main(args))

@@ -29,6 +29,7 @@ from .audio.url import redact_url
 from .const import (
     CONF_CODEC,
     CONF_FRAME_MS,
+    CONF_IDLE_BLOCK_MS,
     CONF_LEAD_MS,
     CONF_PCM_TRANSPORT,
     CONF_RTSP_TRANSPORT,
@@ -36,6 +37,7 @@ from .const import (
     CONF_URL,
     DEFAULT_CODEC,
     DEFAULT_FRAME_MS,
+    DEFAULT_IDLE_BLOCK_MS,
     DEFAULT_LEAD_MS,
     DEFAULT_PCM_TRANSPORT,
     DEFAULT_RTSP_TRANSPORT,
@@ -89,6 +91,7 @@ def stream_settings(url: str, options: Mapping[str, Any]) -> StreamSettings:
         ),
         frame_ms=int(options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)),
         lead_ms=int(options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)),
+        idle_block_ms=int(options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS)),
     )
 
 

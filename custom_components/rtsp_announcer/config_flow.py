@@ -50,6 +50,7 @@ from .const import (
     CONF_FIRST_AUDIO_TIMEOUT,
     CONF_FRAME_MS,
     CONF_GAIN_DB,
+    CONF_IDLE_BLOCK_MS,
     CONF_LEAD_IN,
     CONF_LEAD_MS,
     CONF_MAX_QUEUE_AGE,
@@ -70,6 +71,7 @@ from .const import (
     DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_FRAME_MS,
     DEFAULT_GAIN_DB,
+    DEFAULT_IDLE_BLOCK_MS,
     DEFAULT_LEAD_IN,
     DEFAULT_LEAD_MS,
     DEFAULT_MAX_QUEUE_AGE,
@@ -86,6 +88,7 @@ from .const import (
     MAX_FIRST_AUDIO_TIMEOUT,
     MAX_FRAME_MS,
     MAX_GAIN_DB,
+    MAX_IDLE_BLOCK_MS,
     MAX_LEAD_IN,
     MAX_LEAD_MS,
     MAX_NETWORK_TIMEOUT,
@@ -489,6 +492,9 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
                 CONF_RTSP_TRANSPORT: user_input[CONF_RTSP_TRANSPORT],
                 CONF_FRAME_MS: int(user_input[CONF_FRAME_MS]),
                 CONF_LEAD_MS: int(user_input[CONF_LEAD_MS]),
+                CONF_IDLE_BLOCK_MS: int(
+                    user_input.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS)
+                ),
                 CONF_FIRST_AUDIO_TIMEOUT: float(
                     user_input.get(
                         CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
@@ -609,6 +615,10 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
             vol.Required(
                 CONF_LEAD_MS, default=options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)
             ): _milliseconds(MIN_LEAD_MS, MAX_LEAD_MS, 5),
+            vol.Required(
+                CONF_IDLE_BLOCK_MS,
+                default=options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS),
+            ): _milliseconds(0, MAX_IDLE_BLOCK_MS, 10),
             vol.Optional(
                 CONF_VOICE_ENGINE,
                 description={"suggested_value": options.get(CONF_VOICE_ENGINE)},

@@ -19,6 +19,7 @@ CONF_SAMPLE_RATE: Final = "sample_rate"
 CONF_RTSP_TRANSPORT: Final = "rtsp_transport"
 CONF_FRAME_MS: Final = "frame_ms"
 CONF_LEAD_MS: Final = "lead_ms"
+CONF_IDLE_BLOCK_MS: Final = "idle_block_ms"
 
 CODECS: Final = ("aac", "libopus", "pcm_mulaw", "pcm_alaw")
 PCM_TRANSPORTS: Final = ("socket", "fifo", "pipe")
@@ -31,6 +32,7 @@ DEFAULT_SAMPLE_RATE: Final = 24000
 DEFAULT_RTSP_TRANSPORT: Final = "tcp"
 DEFAULT_FRAME_MS: Final = 20
 DEFAULT_LEAD_MS: Final = 60
+DEFAULT_IDLE_BLOCK_MS: Final = 100
 
 # Voices (the options flow's voice steps). An empty engine is the default:
 # the stream's local voice, or the first other TTS entity without espeak-ng.
@@ -64,6 +66,7 @@ MIN_FRAME_MS: Final = 10
 MAX_FRAME_MS: Final = 60
 MIN_LEAD_MS: Final = 20
 MAX_LEAD_MS: Final = 500
+MAX_IDLE_BLOCK_MS: Final = 500
 
 # Seconds the config flow waits for the RTSP server to accept a TCP connection.
 CONNECT_TIMEOUT: Final = 5.0

@@ -91,6 +91,7 @@ def _stream(stream: AudioStream) -> dict[str, Any]:
         "sample_rate": settings.sample_rate,
         "frame_ms": settings.frame_ms,
         "lead_ms": settings.lead_ms,
+        "idle_block_ms": settings.idle_block_ms,
         "transport_connected": stream.sink.connected,
         "transport_buffered_bytes": stream.sink.buffered_bytes,
         "volume": stream.volume,

@@ -52,6 +52,8 @@ class StreamSettings:
     rtsp_transport: RtspTransport = RtspTransport.TCP
     frame_ms: int = 20
     lead_ms: int = 60
+    # Silence written per wake-up while nothing is queued (0: frame by frame).
+    idle_block_ms: int = 100
 
     @property
     def frame_samples(self) -> int:

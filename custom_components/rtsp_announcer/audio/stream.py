@@ -179,6 +179,7 @@ class AudioStream:
             sample_rate=rate,
             frame_ms=settings.frame_ms,
             lead_ms=settings.lead_ms,
+            idle_block_ms=settings.idle_block_ms,
             source=self.source,
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,

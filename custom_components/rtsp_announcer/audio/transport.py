@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from .clock import DEFAULT_IDLE_BLOCK_MS
 from .exceptions import TransportError
 from .models import BYTES_PER_SAMPLE, StreamSettings
 
@@ -83,7 +82,7 @@ _KERNEL_SLACK = 16384
 
 def kernel_buffer_bytes(settings: StreamSettings) -> int:
     """Kernel buffer for the audio written ahead: the lead, an idle block, a frame."""
-    ahead_ms = settings.lead_ms + DEFAULT_IDLE_BLOCK_MS + settings.frame_ms
+    ahead_ms = settings.lead_ms + settings.idle_block_ms + settings.frame_ms
     ahead = settings.sample_rate * ahead_ms // 1000 * BYTES_PER_SAMPLE
     return 2 * ahead + _KERNEL_SLACK
 
