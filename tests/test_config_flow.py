@@ -27,6 +27,15 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 import custom_components.rtsp_announcer as integration
+from custom_components.rtsp_announcer.audio import (
+    DEFAULT_CODEC,
+    DEFAULT_FRAME_MS,
+    DEFAULT_IDLE_BLOCK_MS,
+    DEFAULT_LEAD_MS,
+    DEFAULT_PCM_TRANSPORT,
+    DEFAULT_RTSP_TRANSPORT,
+    DEFAULT_SAMPLE_RATE,
+)
 from custom_components.rtsp_announcer.audio.models import (
     PublisherState,
     StreamSettings,
@@ -54,16 +63,9 @@ from custom_components.rtsp_announcer.const import (
     CONF_SAMPLE_RATE,
     CONF_SOURCE_TIMEOUT,
     CONF_URL,
-    DEFAULT_CODEC,
     DEFAULT_FIRST_AUDIO_TIMEOUT,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
     DEFAULT_MAX_QUEUE_AGE,
     DEFAULT_NETWORK_TIMEOUT,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
     DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
 )

@@ -16,16 +16,24 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import Announcer
-from .audio.models import (
+from .audio import (
+    DEFAULT_CODEC,
+    DEFAULT_FRAME_MS,
+    DEFAULT_IDLE_BLOCK_MS,
+    DEFAULT_LEAD_MS,
+    DEFAULT_PCM_TRANSPORT,
+    DEFAULT_RTSP_TRANSPORT,
+    DEFAULT_SAMPLE_RATE,
+    AudioStream,
     Codec,
+    FailureKind,
     PcmTransport,
     PublisherState,
     RtspTransport,
     StreamSettings,
+    Supervision,
+    redact_url,
 )
-from .audio.publisher import FailureKind, Supervision
-from .audio.stream import AudioStream
-from .audio.url import redact_url
 from .const import (
     CONF_CODEC,
     CONF_FRAME_MS,
@@ -35,13 +43,6 @@ from .const import (
     CONF_RTSP_TRANSPORT,
     CONF_SAMPLE_RATE,
     CONF_URL,
-    DEFAULT_CODEC,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
     DOMAIN,
     LOGGER,
 )

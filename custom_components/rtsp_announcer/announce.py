@@ -28,30 +28,34 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
-from .audio.decoder import DEFAULT_LIMITS, DecodeLimits, decode_to
-from .audio.exceptions import (
-    AnnouncerError,
-    DecodeError,
-    InvalidOptionError,
-    QueueFullError,
-    SpeechEngineError,
-    UnknownLanguageError,
-    UnknownVoiceError,
-)
-from .audio.gain import db_to_gain, volume_to_gain
-from .audio.models import BYTES_PER_SAMPLE
-from .audio.playback import (
+from .audio import (
+    BYTES_PER_SAMPLE,
+    DEFAULT_LIMITS,
     PRIORITY_CRITICAL,
     PRIORITY_HIGH,
     PRIORITY_NORMAL,
+    AnnouncerError,
+    AudioStream,
+    DecodeError,
+    DecodeLimits,
+    InvalidOptionError,
     ItemState,
     PlaybackItem,
+    QueueFullError,
+    SpeechEngineError,
+    SpeechOptions,
+    UnknownLanguageError,
+    UnknownVoiceError,
+    VoiceEngine,
+    VoiceInfo,
+    clean_text,
+    db_to_gain,
+    decode_to,
+    normalize_text,
+    redact_text,
+    redact_url,
+    volume_to_gain,
 )
-from .audio.speech import SpeechOptions, VoiceInfo
-from .audio.speech.protocol import VoiceEngine
-from .audio.stream import AudioStream
-from .audio.text import clean_text, normalize_text
-from .audio.url import redact_text, redact_url
 from .const import (
     CONF_GAIN_DB,
     CONF_LEAD_IN,

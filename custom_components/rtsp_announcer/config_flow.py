@@ -38,13 +38,32 @@ from homeassistant.helpers.selector import (
 )
 
 from . import stream_settings
-from .audio.exceptions import InvalidUrlError
-from .audio.models import RtspTransport, StreamSettings
-from .audio.probe import ProbeResult, probe_publish
-from .audio.publisher import FailureKind
-from .audio.url import parse_rtsp_url, redact_text, redact_url, strip_credentials
+from .audio import (
+    DEFAULT_CODEC,
+    DEFAULT_FRAME_MS,
+    DEFAULT_IDLE_BLOCK_MS,
+    DEFAULT_LEAD_MS,
+    DEFAULT_PCM_TRANSPORT,
+    DEFAULT_RTSP_TRANSPORT,
+    DEFAULT_SAMPLE_RATE,
+    FRAME_MS_RANGE,
+    IDLE_BLOCK_MS_RANGE,
+    LEAD_MS_RANGE,
+    SAMPLE_RATES,
+    Codec,
+    FailureKind,
+    InvalidUrlError,
+    PcmTransport,
+    ProbeResult,
+    RtspTransport,
+    StreamSettings,
+    parse_rtsp_url,
+    probe_publish,
+    redact_text,
+    redact_url,
+    strip_credentials,
+)
 from .const import (
-    CODECS,
     CONF_CODEC,
     CONF_FALLBACK_ENGINE,
     CONF_FIRST_AUDIO_TIMEOUT,
@@ -67,42 +86,27 @@ from .const import (
     CONF_VOICE,
     CONF_VOICE_ENGINE,
     CONF_VOICE_LANGUAGE,
-    DEFAULT_CODEC,
     DEFAULT_FIRST_AUDIO_TIMEOUT,
-    DEFAULT_FRAME_MS,
     DEFAULT_GAIN_DB,
-    DEFAULT_IDLE_BLOCK_MS,
     DEFAULT_LEAD_IN,
-    DEFAULT_LEAD_MS,
     DEFAULT_MAX_QUEUE_AGE,
     DEFAULT_NETWORK_TIMEOUT,
-    DEFAULT_PCM_TRANSPORT,
     DEFAULT_PREANNOUNCE,
     DEFAULT_PREANNOUNCE_SOUND,
     DEFAULT_REPEAT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
     DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
     LOGGER,
     MAX_FIRST_AUDIO_TIMEOUT,
-    MAX_FRAME_MS,
     MAX_GAIN_DB,
-    MAX_IDLE_BLOCK_MS,
     MAX_LEAD_IN,
-    MAX_LEAD_MS,
     MAX_NETWORK_TIMEOUT,
     MAX_QUEUE_AGE,
     MAX_REPEAT,
     MAX_SOURCE_TIMEOUT,
     MIN_FIRST_AUDIO_TIMEOUT,
-    MIN_FRAME_MS,
     MIN_GAIN_DB,
-    MIN_LEAD_MS,
     MIN_TIMEOUT,
-    PCM_TRANSPORTS,
-    RTSP_TRANSPORTS,
-    SAMPLE_RATES,
     SOUNDS,
 )
 from .media import async_resolve_media_source
@@ -595,11 +599,11 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
         {
             vol.Required(
                 CONF_CODEC, default=options.get(CONF_CODEC, DEFAULT_CODEC)
-            ): _select(CONF_CODEC, CODECS),
+            ): _select(CONF_CODEC, [str(codec) for codec in Codec]),
             vol.Required(
                 CONF_PCM_TRANSPORT,
                 default=options.get(CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT),
-            ): _select(CONF_PCM_TRANSPORT, PCM_TRANSPORTS),
+            ): _select(CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]),
             # Select options are strings; the rate is stored as an int.
             vol.Required(
                 CONF_SAMPLE_RATE,
@@ -608,17 +612,17 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
             vol.Required(
                 CONF_RTSP_TRANSPORT,
                 default=options.get(CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT),
-            ): _select(CONF_RTSP_TRANSPORT, RTSP_TRANSPORTS),
+            ): _select(CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]),
             vol.Required(
                 CONF_FRAME_MS, default=options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)
-            ): _milliseconds(MIN_FRAME_MS, MAX_FRAME_MS, 1),
+            ): _milliseconds(*FRAME_MS_RANGE, 1),
             vol.Required(
                 CONF_LEAD_MS, default=options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)
-            ): _milliseconds(MIN_LEAD_MS, MAX_LEAD_MS, 5),
+            ): _milliseconds(*LEAD_MS_RANGE, 5),
             vol.Required(
                 CONF_IDLE_BLOCK_MS,
                 default=options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS),
-            ): _milliseconds(0, MAX_IDLE_BLOCK_MS, 10),
+            ): _milliseconds(*IDLE_BLOCK_MS_RANGE, 10),
             vol.Optional(
                 CONF_VOICE_ENGINE,
                 description={"suggested_value": options.get(CONF_VOICE_ENGINE)},

@@ -21,18 +21,8 @@ CONF_FRAME_MS: Final = "frame_ms"
 CONF_LEAD_MS: Final = "lead_ms"
 CONF_IDLE_BLOCK_MS: Final = "idle_block_ms"
 
-CODECS: Final = ("aac", "libopus", "pcm_mulaw", "pcm_alaw")
-PCM_TRANSPORTS: Final = ("socket", "fifo", "pipe")
-RTSP_TRANSPORTS: Final = ("tcp", "udp")
-SAMPLE_RATES: Final = (8000, 16000, 22050, 24000, 44100, 48000)
-
-DEFAULT_CODEC: Final = "aac"
-DEFAULT_PCM_TRANSPORT: Final = "socket"
-DEFAULT_SAMPLE_RATE: Final = 24000
-DEFAULT_RTSP_TRANSPORT: Final = "tcp"
-DEFAULT_FRAME_MS: Final = 20
-DEFAULT_LEAD_MS: Final = 60
-DEFAULT_IDLE_BLOCK_MS: Final = 100
+# The choices, ranges and defaults of these options are the audio core's own
+# (`audio.models`): the Home Assistant layer reads them from there.
 
 # Voices (the options flow's voice steps). An empty engine is the default:
 # the stream's local voice, or the first other TTS entity without espeak-ng.
@@ -62,11 +52,6 @@ MAX_SOURCE_TIMEOUT: Final = 3600.0
 MAX_NETWORK_TIMEOUT: Final = 60.0
 MAX_QUEUE_AGE: Final = 3600.0
 
-MIN_FRAME_MS: Final = 10
-MAX_FRAME_MS: Final = 60
-MIN_LEAD_MS: Final = 20
-MAX_LEAD_MS: Final = 500
-MAX_IDLE_BLOCK_MS: Final = 500
 
 # Seconds the config flow waits for the RTSP server to accept a TCP connection.
 CONNECT_TIMEOUT: Final = 5.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from homeassistant.config_entries import ConfigEntry
 
 from .announce import Announcer
-from .audio.stream import AudioStream
+from .audio import AudioStream
 from .speech import SharedSpeech
 
 

@@ -15,10 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from yarl import URL
 
-from .audio.playback import PlaybackItem
-from .audio.publisher import Publisher
-from .audio.stream import AudioStream
-from .audio.url import redact_text, redact_url
+from .audio import AudioStream, PlaybackItem, Publisher, redact_text, redact_url
 from .const import CONF_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .speech import SharedSpeech

@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
-from .audio.url import redact_url
+from .audio import redact_url
 from .const import CONF_NAME, CONF_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
 

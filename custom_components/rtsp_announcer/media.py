@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.network import is_hass_url
 
-from .audio.url import redact_text, redact_url
+from .audio import redact_text, redact_url
 from .const import DOMAIN
 
 _LOCAL_MEDIA_PREFIX = "/media/"

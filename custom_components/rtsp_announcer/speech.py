@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
-from .audio.cache import PcmCache
-from .audio.exceptions import SpeechEngineError
-from .audio.speech import SpeechEngine
+from .audio import PcmCache, SpeechEngine, SpeechEngineError
 from .const import DOMAIN, LOGGER
 
 

@@ -25,19 +25,18 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .announce import SPEECH_OPTIONS, speech_error, voice_option
-from .audio.exceptions import (
+from .audio import (
+    BYTES_PER_SAMPLE,
+    DEFAULT_LANGUAGE,
     AnnouncerError,
     SpeechEngineError,
-    UnknownLanguageError,
-)
-from .audio.models import BYTES_PER_SAMPLE
-from .audio.speech import (
-    DEFAULT_LANGUAGE,
     SpeechOptions,
+    UnknownLanguageError,
     VoiceInfo,
+    clean_text,
+    normalize_text,
     split_sentences,
 )
-from .audio.text import clean_text, normalize_text
 from .const import DOMAIN, MAX_MESSAGE_LENGTH
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity

@@ -24,11 +24,16 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 
-from .audio.breaker import CircuitBreaker
-from .audio.decoder import DecodeLimits, decode_to
-from .audio.exceptions import AnnouncerError, DecodeError, SpeechEngineError
-from .audio.pcm import LeadingSilenceTrimmer
-from .audio.playback import PlaybackItem
+from .audio import (
+    AnnouncerError,
+    CircuitBreaker,
+    DecodeError,
+    DecodeLimits,
+    LeadingSilenceTrimmer,
+    PlaybackItem,
+    SpeechEngineError,
+    decode_to,
+)
 from .const import (
     BREAKER_COOL_DOWN,
     BREAKER_FAILURES,

@@ -7,6 +7,16 @@ from enum import StrEnum
 
 BYTES_PER_SAMPLE = 2  # s16le mono
 
+# What a stream may be set to; the options flow offers exactly these.
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+FRAME_MS_RANGE = (10, 60)
+LEAD_MS_RANGE = (20, 500)
+IDLE_BLOCK_MS_RANGE = (0, 500)
+DEFAULT_SAMPLE_RATE = 24000
+DEFAULT_FRAME_MS = 20
+DEFAULT_LEAD_MS = 60
+DEFAULT_IDLE_BLOCK_MS = 100
+
 
 class Codec(StrEnum):
     """Encoders ffmpeg may publish with."""
@@ -32,6 +42,11 @@ class RtspTransport(StrEnum):
     UDP = "udp"
 
 
+DEFAULT_CODEC = Codec.AAC
+DEFAULT_PCM_TRANSPORT = PcmTransport.SOCKET
+DEFAULT_RTSP_TRANSPORT = RtspTransport.TCP
+
+
 class PublisherState(StrEnum):
     """Life cycle of the supervised ffmpeg process."""
 
@@ -46,14 +61,14 @@ class StreamSettings:
     """Everything that shapes one stream: its URL and how it is encoded and fed."""
 
     url: str
-    codec: Codec = Codec.AAC
-    pcm_transport: PcmTransport = PcmTransport.SOCKET
-    sample_rate: int = 24000
-    rtsp_transport: RtspTransport = RtspTransport.TCP
-    frame_ms: int = 20
-    lead_ms: int = 60
+    codec: Codec = DEFAULT_CODEC
+    pcm_transport: PcmTransport = DEFAULT_PCM_TRANSPORT
+    sample_rate: int = DEFAULT_SAMPLE_RATE
+    rtsp_transport: RtspTransport = DEFAULT_RTSP_TRANSPORT
+    frame_ms: int = DEFAULT_FRAME_MS
+    lead_ms: int = DEFAULT_LEAD_MS
     # Silence written per wake-up while nothing is queued (0: frame by frame).
-    idle_block_ms: int = 100
+    idle_block_ms: int = DEFAULT_IDLE_BLOCK_MS
 
     @property
     def frame_samples(self) -> int:
