@@ -35,14 +35,7 @@ async def async_resolve_media_source(
                 hass, media_id, entity_id
             )
         except media_source.Unresolvable as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="decode_failed",
-                translation_placeholders={
-                    "media_id": redact_url(media_id),
-                    "error": redact_text(str(err), media_id),
-                },
-            ) from err
+            raise _decode_failed(media_id, err) from err
         mime_type = play_media.mime_type
         if mime_type and not mime_type.startswith("audio/"):
             raise ServiceValidationError(
@@ -73,15 +66,20 @@ async def async_resolve_media_source(
         try:
             return async_process_play_media_url(hass, media_id), mime_type
         except HomeAssistantError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="decode_failed",
-                translation_placeholders={
-                    "media_id": redact_url(media_id),
-                    "error": redact_text(str(err), media_id),
-                },
-            ) from err
+            raise _decode_failed(media_id, err) from err
     raise _not_allowed(media_id)
+
+
+def _decode_failed(media_id: str, err: Exception) -> ServiceValidationError:
+    """Refuse a media id that cannot be resolved; credentials redacted."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="decode_failed",
+        translation_placeholders={
+            "media_id": redact_url(media_id),
+            "error": redact_text(str(err), media_id),
+        },
+    )
 
 
 def _not_allowed(media_id: str) -> ServiceValidationError:
