@@ -288,14 +288,8 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                     stopped = SpeechEngineError("the local voice was unloaded")
                     raise speech_error(stopped)
                 text = normalize_text(clean_text(sentence), voice.language)
-                audio = engine.stream(
-                    text,
-                    sample_rate=sample_rate,
-                    voice=voice.identifier,
-                    rate=speech.rate,
-                    pitch=speech.pitch,
-                    volume=speech.volume,
-                    gap=speech.gap,
+                audio = engine.stream_with(
+                    text, speech, sample_rate=sample_rate, voice=voice.identifier
                 )
                 try:
                     async with aclosing(audio) as chunks:

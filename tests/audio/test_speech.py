@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -153,6 +154,16 @@ async def test_first_chunk_long_before_synthesis_ends(engine: SpeechEngine) -> N
     assert first_at < 0.05
     # Only the first sentences had been made when the first chunk came out.
     assert received / NATIVE < 0.25 * seconds(whole, 24000)
+
+
+def test_stream_with_passes_the_options_on(engine: SpeechEngine) -> None:
+    options = SpeechOptions.create(rate=300, pitch=20, volume=0.5, gap=5)
+    with patch.object(engine, "stream") as stream:
+        audio = engine.stream_with(SHORT, options, sample_rate=16000, voice="v")
+    assert audio is stream.return_value
+    stream.assert_called_once_with(
+        SHORT, sample_rate=16000, voice="v", rate=300, pitch=20, volume=0.5, gap=5
+    )
 
 
 async def test_cancel_aborts_and_next_request_works(engine: SpeechEngine) -> None:

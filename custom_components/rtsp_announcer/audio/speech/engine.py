@@ -370,6 +370,25 @@ class SpeechEngine:
             options=options,
         )
 
+    def stream_with(
+        self,
+        text: str,
+        options: SpeechOptions,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+    ) -> AsyncGenerator[bytes]:
+        """`stream` with the prosody of already validated `options`."""
+        return self.stream(
+            text,
+            sample_rate=sample_rate,
+            voice=voice,
+            rate=options.rate,
+            pitch=options.pitch,
+            volume=options.volume,
+            gap=options.gap,
+        )
+
     async def _stream(
         self,
         text: str,
