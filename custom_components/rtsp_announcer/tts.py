@@ -220,12 +220,7 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
                 translation_placeholders={"error": ", ".join(sorted(unknown))},
             )
         try:
-            speech = SpeechOptions.create(
-                rate=options.get("rate"),
-                pitch=options.get("pitch"),
-                volume=options.get("volume"),
-                gap=options.get("gap"),
-            )
+            speech = SpeechOptions.from_mapping(options)
             voice = await self._speech.engine.resolve_voice(
                 language, voice_option(options)
             )

@@ -156,6 +156,16 @@ async def test_first_chunk_long_before_synthesis_ends(engine: SpeechEngine) -> N
     assert received / NATIVE < 0.25 * seconds(whole, 24000)
 
 
+def test_speech_options_from_mapping() -> None:
+    options = {"rate": 300, "pitch": 20, "volume": 0.5, "gap": 5, "voice": "x"}
+    assert SpeechOptions.from_mapping(options) == SpeechOptions.create(
+        rate=300, pitch=20, volume=0.5, gap=5
+    )
+    assert SpeechOptions.from_mapping({}) == SpeechOptions()
+    with pytest.raises(InvalidOptionError):
+        SpeechOptions.from_mapping({"rate": "fast"})
+
+
 def test_stream_with_passes_the_options_on(engine: SpeechEngine) -> None:
     options = SpeechOptions.create(rate=300, pitch=20, volume=0.5, gap=5)
     with patch.object(engine, "stream") as stream:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from custom_components.rtsp_announcer.audio.exceptions import InvalidOptionError
 from custom_components.rtsp_announcer.audio.gain import volume_to_gain
@@ -88,6 +90,22 @@ class SpeechOptions:
             pitch=_checked("pitch", pitch, DEFAULT_PITCH, PITCH_RANGE),
             volume=_checked_volume(volume),
             gap=_checked("gap", gap, DEFAULT_GAP, GAP_RANGE),
+        )
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> SpeechOptions:
+        """`create` from the `rate`, `pitch`, `volume` and `gap` keys of `options`.
+
+        Other keys are ignored; a missing key keeps the default.
+
+        Raises:
+            InvalidOptionError: a value is not an integer or out of range.
+        """
+        return cls.create(
+            rate=options.get("rate"),
+            pitch=options.get("pitch"),
+            volume=options.get("volume"),
+            gap=options.get("gap"),
         )
 
 
