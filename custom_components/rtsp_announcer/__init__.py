@@ -45,6 +45,7 @@ from .const import (
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .repairs import async_check_voice, async_clear_voice_issue
+from .screen import screen_style, video_settings
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
@@ -89,6 +90,7 @@ def stream_settings(url: str, options: Mapping[str, Any]) -> StreamSettings:
         ),
         frame_ms=int(options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)),
         lead_ms=int(options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)),
+        video=video_settings(options),
     )
 
 
@@ -114,6 +116,7 @@ async def async_setup_entry(
         create_task=lambda coro, name: entry.async_create_background_task(
             hass, coro, name
         ),
+        screen_style=screen_style(entry.options),
     )
     # A socket or FIFO that cannot be created falls back to ffmpeg's stdin inside.
     await stream.start()

@@ -42,6 +42,25 @@ class PublisherState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VideoSettings:
+    """The optional H.264 track: the call-number screen."""
+
+    width: int = 1280
+    height: int = 720
+    fps: int = 5
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one raw yuv420p frame."""
+        return self.width * self.height * 3 // 2
+
+    @property
+    def gop(self) -> int:
+        """Frames between keyframes: a reader that joins sees a picture in 1 s."""
+        return self.fps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamSettings:
     """Everything that shapes one stream: its URL and how it is encoded and fed."""
 
@@ -52,6 +71,8 @@ class StreamSettings:
     rtsp_transport: RtspTransport = RtspTransport.TCP
     frame_ms: int = 20
     lead_ms: int = 60
+    # None: audio only, exactly as without the screen.
+    video: VideoSettings | None = None
 
     @property
     def frame_samples(self) -> int:

@@ -101,6 +101,7 @@ class Publisher:
         binary: str,
         sink: TransportSink,
         input_spec: str | None,
+        video_spec: str | None = None,
         on_state: Callable[[PublisherState], None] | None = None,
         supervision: Supervision | None = None,
         create_task: TaskFactory | None = None,
@@ -114,6 +115,7 @@ class Publisher:
         self._binary = binary
         self._sink = sink
         self._input_spec = input_spec
+        self._video_spec = video_spec
         self._on_state = on_state
         self._timing = supervision or Supervision()
         self._create_task = create_task or _default_task_factory
@@ -242,7 +244,9 @@ class Publisher:
         loop = asyncio.get_running_loop()
         self.published_at = None
         input_spec = self._input_spec or "pipe:0"
-        args = publisher_args(self._binary, self._settings, input_spec)
+        args = publisher_args(
+            self._binary, self._settings, input_spec, self._video_spec
+        )
         self._set_state(PublisherState.STARTING)
         self._kill_reason = None
         self.last_progress = None
