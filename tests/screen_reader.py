@@ -62,7 +62,8 @@ class ScreenReader:
         return [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "info",
             "-rtsp_flags", "listen", "-listen_timeout", "30",
-            "-fflags", "nobuffer", "-probesize", "32", "-analyzeduration", "0",
+            "-fflags", "nobuffer", "-flags", "low_delay",
+            "-probesize", "32", "-analyzeduration", "0",
             "-i", self.url,
             "-map", "0:a", "-af", "ashowinfo",
             "-f", "s16le", "-ac", "1", "-ar", str(self.rate), "-flush_packets", "1",

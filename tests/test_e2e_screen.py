@@ -9,6 +9,7 @@ on the reader's own time line.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import os
 import shutil
@@ -17,10 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.components import image
+from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from PIL import Image
+from pytest_homeassistant_custom_component.common import (
+    setup_test_component_platform,
+)
 
 from custom_components.rtsp_announcer.const import (
     CONF_VIDEO,
+    CONF_VIDEO_BACKGROUND_ENTITY,
+    CONF_VIDEO_BACKGROUND_IMAGE,
     CONF_VIDEO_FPS,
     CONF_VIDEO_HISTORY,
     CONF_VIDEO_RESOLUTION,
@@ -28,6 +40,7 @@ from custom_components.rtsp_announcer.const import (
 )
 
 from .common import add_entry, ffmpeg_children, wait_available
+from .helpers.rtsp import ListenReceiver
 from .screen_reader import Frame, ScreenReader, ocr
 
 ENTITY = "media_player.hall"
@@ -36,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def screen_options(fps: int = 5, **extra: Any) -> dict[str, Any]:
+def screen_options(fps: int = 5, **extra: object) -> dict[str, Any]:
     return {
         CONF_VIDEO: True,
         CONF_VIDEO_RESOLUTION: "640x360",
@@ -136,4 +149,136 @@ async def test_screen_comes_back_after_ffmpeg_is_killed(
         await hass.config_entries.async_unload(
             hass.config_entries.async_entries(DOMAIN)[0].entry_id
         )
+    assert ffmpeg_children() == []
+
+
+def corner_grey(frame: Frame) -> float:
+    """Mean grey level of the top left corner, where no text is drawn."""
+    return float(frame.pixels()[:40, :60].mean())
+
+
+def grey_of(rgb: tuple[int, int, int]) -> float:
+    red, green, blue = rgb
+    return 0.299 * red + 0.587 * green + 0.114 * blue
+
+
+async def display(hass: HomeAssistant, text: str, **data: Any) -> None:
+    await hass.services.async_call(
+        DOMAIN, "display", {"entity_id": ENTITY, "text": text, **data}, blocking=True
+    )
+
+
+async def test_display_action_and_background_file(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    picture = tmp_path / "pictures" / "board.png"
+    picture.parent.mkdir()
+    Image.new("RGB", (64, 36), (0, 0, 200)).save(picture)
+    hass.config.allowlist_external_dirs = {str(picture.parent)}
+    async with ScreenReader(tmp_path / "reader") as reader:
+        await start(
+            hass,
+            reader,
+            **screen_options(),
+            **{CONF_VIDEO_BACKGROUND_IMAGE: str(picture)},
+        )
+        assert corner_grey(reader.frames()[-1]) == pytest.approx(
+            grey_of((0, 0, 200)), abs=6
+        )
+        # The text changes without a word spoken.
+        count = len(reader.frames())
+        await display(hass, "C3")
+        await wait_frames(reader, count + 6)
+        assert "C3" in await ocr(reader.frames()[-1].path)
+        assert reader.onset_after(reader.frames()[count].pts) is None
+        # For a while only: then it moves to the earlier calls, smaller.
+        before = reader.frames()[-1].pts
+        await display(hass, "C4", seconds=1.0)
+        await wait_frames(reader, len(reader.frames()) + 12)
+        change = reader.first_change_after(before)
+        assert change is not None
+        texts = [await ocr(change[1].path), await ocr(reader.frames()[-1].path)]
+        assert "C4" in texts[0]
+        assert texts[1].startswith("C4C3"), texts
+        await hass.config_entries.async_unload(
+            hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+    assert ffmpeg_children() == []
+
+
+class Board(ImageEntity):
+    """An image entity whose picture the test changes."""
+
+    _attr_content_type = "image/png"
+    _attr_name = "Board"
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        super().__init__(hass)
+        self._attr_unique_id = "board"
+        self.picture = b""
+        self.paint((200, 0, 0))
+
+    def paint(self, rgb: tuple[int, int, int]) -> None:
+        out = io.BytesIO()
+        Image.new("RGB", (64, 36), rgb).save(out, format="PNG")
+        self.picture = out.getvalue()
+        self._attr_image_last_updated = dt_util.utcnow()
+
+    async def async_image(self) -> bytes | None:
+        return self.picture
+
+
+@pytest.mark.skipif(
+    not hasattr(image, "async_get_image"),
+    reason="this Home Assistant release offers no image entity's picture",
+)
+async def test_background_entity_change_shows_within_a_second(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    board = Board(hass)
+    setup_test_component_platform(hass, "image", [board])
+    assert await async_setup_component(hass, "image", {"image": {"platform": "test"}})
+    await hass.async_block_till_done()
+    entity_id = board.entity_id
+    async with ScreenReader(tmp_path) as reader:
+        await start(
+            hass,
+            reader,
+            **screen_options(),
+            **{CONF_VIDEO_BACKGROUND_ENTITY: entity_id},
+        )
+        await wait_frames(reader, len(reader.frames()) + 2)
+        assert corner_grey(reader.frames()[-1]) == pytest.approx(
+            grey_of((200, 0, 0)), abs=6
+        )
+        loop = asyncio.get_running_loop()
+        changed = loop.time()
+        board.paint((0, 200, 0))
+        board.async_write_ha_state()
+        target = grey_of((0, 200, 0))
+        async with asyncio.timeout(3):
+            while not any(  # noqa: ASYNC110 - ffmpeg's log, polled
+                abs(corner_grey(frame) - target) < 6 for frame in reader.frames()[-3:]
+            ):
+                await asyncio.sleep(0.02)
+        assert loop.time() - changed <= 1.0
+        await hass.config_entries.async_unload(
+            hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+    assert ffmpeg_children() == []
+
+
+async def test_screen_errors_are_translated(hass: HomeAssistant) -> None:
+    async with ListenReceiver() as receiver:
+        entry = add_entry(hass, receiver.url)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, ENTITY)
+        # An audio-only stream: nothing to show on.
+        with pytest.raises(ServiceValidationError) as err:
+            await display(hass, "A1")
+        assert err.value.translation_key == "screen_off"
+        with pytest.raises(ServiceValidationError) as err:
+            await announce(hass, message="A1", display_text="A" * 201)
+        assert err.value.translation_key == "display_text_too_long"
+        await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []

@@ -45,7 +45,7 @@ from .const import (
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .repairs import async_check_voice, async_clear_voice_issue
-from .screen import screen_style, video_settings
+from .screen import ScreenBackground, screen_style, video_settings
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
@@ -139,11 +139,18 @@ async def _async_setup_started(
     entry.runtime_data = RtspAnnouncerData(
         stream=stream, announcer=announcer, speech=speech
     )
+    if stream.screen is not None:
+        background = ScreenBackground(hass, stream.screen, entry.options)
+        entry.runtime_data.background = background
+        entry.async_on_unload(background.async_stop)
+        await background.async_start()
     health = _StreamHealth(hass, entry, stream)
     entry.async_on_unload(stream.add_listener(health.update))
     entry.async_on_unload(health.clear)
 
     async def _stop_stream(_event: Event) -> None:
+        if entry.runtime_data.background is not None:
+            await entry.runtime_data.background.async_stop()
         await stream.stop()
         await async_release_speech(hass, entry.entry_id)
 
