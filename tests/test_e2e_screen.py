@@ -14,6 +14,7 @@ import itertools
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.rtsp_announcer.const import (
+    CONF_PCM_TRANSPORT,
     CONF_VIDEO,
     CONF_VIDEO_BACKGROUND_ENTITY,
     CONF_VIDEO_BACKGROUND_IMAGE,
@@ -39,11 +41,13 @@ from custom_components.rtsp_announcer.const import (
     DOMAIN,
 )
 
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, ffmpeg_children, make_tone, wait_available
+from .helpers.analysis import continuity, tone_segments
 from .helpers.rtsp import ListenReceiver
 from .screen_reader import Frame, ScreenReader, ocr
 
 ENTITY = "media_player.hall"
+RATE = 24000
 pytestmark = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="tesseract-ocr is not installed"
 )
@@ -281,4 +285,40 @@ async def test_screen_errors_are_translated(hass: HomeAssistant) -> None:
             await announce(hass, message="A1", display_text="A" * 201)
         assert err.value.translation_key == "display_text_too_long"
         await hass.config_entries.async_unload(entry.entry_id)
+    assert ffmpeg_children() == []
+
+
+@pytest.mark.parametrize("transport", ["fifo", "pipe"])
+async def test_audio_unchanged_with_the_screen_on(
+    hass: HomeAssistant, tmp_path: Path, transport: str
+) -> None:
+    """The audio flows in real time and a tone arrives whole, with video beside it.
+
+    ffmpeg passes audio on once the video frame of the same moment is there, so
+    with the screen on audio leaves in steps of about a frame (5 fps here):
+    the bounds on gaps and rate are the audio-only test's, over a longer span.
+    """
+    tone = make_tone(tmp_path / "tone.wav", freq=1000, seconds=1.0)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    async with ListenReceiver(rate=RATE) as receiver:
+        entry = add_entry(
+            hass, receiver.url, **screen_options(), **{CONF_PCM_TRANSPORT: transport}
+        )
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_available(hass, ENTITY)
+        session = await receiver.wait_for_session(1, timeout=10)
+        start = time.monotonic()
+        await asyncio.sleep(4.5)
+        settled = [a for a in session.arrivals if a[0] >= start + 0.5]
+        measured = continuity(settled, RATE)
+        assert measured.ratio == pytest.approx(1.0, abs=0.06), measured
+        assert measured.max_gap_s < 0.3, measured
+
+        before = receiver.total_samples
+        await announce(hass, media_id=str(tone), display_text="T1")
+        await receiver.wait_for_samples(receiver.total_samples + RATE // 2, timeout=5)
+        segments = tone_segments(receiver.samples()[before:], RATE, 1000, max_gap_ms=40)
+        assert len(segments) == 1, segments
+        assert segments[0][1] - segments[0][0] == pytest.approx(1.0, abs=0.1)
+        assert await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
