@@ -417,8 +417,9 @@ class VideoTrack:
         """
         at = self._position() if at is None else at
         # A change placed before others that are still to come replaces them:
-        # what was to expire or follow belongs to what this one ends.
-        while self._changes and self._changes[-1].at >= at:
+        # what was to expire or follow belongs to what this one ends. One at
+        # the same position follows it (two texts within one audio frame).
+        while self._changes and self._changes[-1].at > at:
             self._changes.pop()
         base = self._changes[-1].content if self._changes else self._shown
         content = _advance(base, text, self.renderer.style.history)
