@@ -30,7 +30,11 @@ from custom_components.rtsp_announcer.const import (
     CONF_VIDEO_TEXT_SIZE,
     DOMAIN,
 )
-from custom_components.rtsp_announcer.screen import screen_style, video_settings
+from custom_components.rtsp_announcer.screen import (
+    ScreenBackground,
+    screen_style,
+    video_settings,
+)
 
 URL = "rtsp://127.0.0.1:554/announce"
 
@@ -171,3 +175,53 @@ def test_settings_fall_back_on_bad_stored_values() -> None:
     }
     assert video_settings(options) == VideoSettings(width=1280, height=720, fps=5)
     assert screen_style(options) == ScreenStyle(history=10)
+
+
+class _Screen:
+    """Records the backgrounds set (stands for the video track)."""
+
+    def __init__(self) -> None:
+        self.backgrounds: list[bytes | None] = []
+
+    async def set_background(self, data: bytes | None) -> None:
+        if data == b"bad":
+            msg = "not a picture"
+            raise OSError(msg)
+        self.backgrounds.append(data)
+
+
+async def test_background_falls_back_and_says_why(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"png")
+    screen = _Screen()
+    background = ScreenBackground(
+        hass,
+        screen,  # type: ignore[arg-type]
+        {
+            CONF_VIDEO_BACKGROUND_IMAGE: str(outside),
+            CONF_VIDEO_BACKGROUND_ENTITY: "image.missing",
+        },
+    )
+    await background.async_start()
+    # Not an allowed folder: the colour, and a warning; the missing entity
+    # gives no picture either.
+    assert "is not in a folder Home Assistant may read" in caplog.text
+    assert screen.backgrounds == [None, None]
+    await background.async_stop()
+
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    for name, content in (("gone.png", None), ("bad.png", b"bad")):
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        background = ScreenBackground(
+            hass,
+            screen,  # type: ignore[arg-type]
+            {CONF_VIDEO_BACKGROUND_IMAGE: str(path)},
+        )
+        await background.async_start()
+        await background.async_stop()
+    assert "cannot be read" in caplog.text
+    assert "is not a picture" in caplog.text

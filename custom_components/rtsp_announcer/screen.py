@@ -203,6 +203,9 @@ class ScreenBackground:
         await self._apply(content if content is not None else self._file)
 
     async def _entity_picture(self, entity_id: str) -> bytes | None:
+        if self._hass.states.get(entity_id) is None:
+            # Not there (yet): its state change, when it comes, loads it.
+            return None
         # Imported here: a stream without such a background never loads them.
         if split_entity_id(entity_id)[0] == CAMERA_DOMAIN:
             from homeassistant.components import camera
