@@ -37,8 +37,12 @@ from custom_components.rtsp_announcer.const import (
     CONF_VIDEO_BACKGROUND_IMAGE,
     CONF_VIDEO_FPS,
     CONF_VIDEO_HISTORY,
+    CONF_VIDEO_READER_URL,
     CONF_VIDEO_RESOLUTION,
     DOMAIN,
+)
+from custom_components.rtsp_announcer.diagnostics import (
+    async_get_config_entry_diagnostics,
 )
 
 from .common import add_entry, ffmpeg_children, make_tone, wait_available
@@ -184,7 +188,10 @@ async def test_display_action_and_background_file(
             hass,
             reader,
             **screen_options(),
-            **{CONF_VIDEO_BACKGROUND_IMAGE: str(picture)},
+            **{
+                CONF_VIDEO_BACKGROUND_IMAGE: str(picture),
+                CONF_VIDEO_READER_URL: "rtsp://viewer:secret@10.0.0.2:8554/announce",
+            },
         )
         assert corner_grey(reader.frames()[-1]) == pytest.approx(
             grey_of((0, 0, 200)), abs=6
@@ -204,9 +211,16 @@ async def test_display_action_and_background_file(
         texts = [await ocr(change[1].path), await ocr(reader.frames()[-1].path)]
         assert "C4" in texts[0]
         assert texts[1].startswith("C4C3"), texts
-        await hass.config_entries.async_unload(
-            hass.config_entries.async_entries(DOMAIN)[0].entry_id
-        )
+
+        entry = hass.config_entries.async_entries(DOMAIN)[0]
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        assert "secret" not in str(diagnostics)
+        screen = diagnostics["screen"]
+        assert screen["resolution"] == "640x360"
+        assert screen["current"] is None
+        assert screen["history"] == ["C4", "C3"]
+        assert screen["frames_written"] > 0
+        await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
 
 
