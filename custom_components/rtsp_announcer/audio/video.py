@@ -123,7 +123,7 @@ class ScreenRenderer:
         self.style = style
         self.fonts = fonts
         self._loaded: dict[tuple[str | None, int], _Font] = {}
-        self._background: Image.Image | None = None
+        self.background: Image.Image | None = None
 
     def set_background(self, data: bytes | None) -> None:
         """Use an encoded image (PNG, JPEG…) as background; None: the colour.
@@ -131,12 +131,7 @@ class ScreenRenderer:
         Raises:
             OSError: the data is not an image Pillow can read.
         """
-        if data is None:
-            self._background = None
-            return
-        with Image.open(io.BytesIO(data)) as image:
-            picture = image.convert("RGB")
-        self._background = _cover(picture, self.video.width, self.video.height)
+        self.background = decode_background(self.video, data)
 
     def _font(self, path: str | None, size: int) -> _Font:
         size = max(size, 8)
@@ -172,8 +167,8 @@ class ScreenRenderer:
         """Draw the content as an RGB picture."""
         width, height = self.video.width, self.video.height
         style = self.style
-        if self._background is not None:
-            picture = self._background.copy()
+        if self.background is not None:
+            picture = self.background.copy()
         else:
             picture = Image.new("RGB", (width, height), style.background)
         draw = ImageDraw.Draw(picture)
@@ -263,6 +258,19 @@ class ScreenRenderer:
         return to_yuv420p(self.image(content))
 
 
+def decode_background(video: VideoSettings, data: bytes | None) -> Image.Image | None:
+    """Decode a picture and fit it to the frame (None stays None).
+
+    Raises:
+        OSError: the data is not an image Pillow can read.
+    """
+    if data is None:
+        return None
+    with Image.open(io.BytesIO(data)) as image:
+        picture = image.convert("RGB")
+    return _cover(picture, video.width, video.height)
+
+
 def _cover(picture: Image.Image, width: int, height: int) -> Image.Image:
     """Scale and crop a picture to fill the frame, keeping its proportions."""
     scale = max(width / picture.width, height / picture.height)
@@ -350,7 +358,6 @@ class VideoTrack:
         self.frames_written = 0
         self.renders = 0
         self.render_seconds = 0.0
-        self.last_change_at: int | None = None
         self._running = False
 
     @property
@@ -429,11 +436,6 @@ class VideoTrack:
             self._place(expiry, _advance(content, None, self.renderer.style.history))
         self._pump()
 
-    def set_style(self, style: ScreenStyle) -> None:
-        """Change how the screen looks; takes effect with the next frame."""
-        self.renderer.style = style
-        self._restyle()
-
     async def set_background(self, data: bytes | None) -> None:
         """Use an encoded image as background (None: the style's colour).
 
@@ -441,10 +443,11 @@ class VideoTrack:
             OSError: the data is not an image.
         """
         loop = asyncio.get_running_loop()
-        renderer = self.renderer
-        prepared = ScreenRenderer(renderer.video, renderer.style, self.fonts)
-        await loop.run_in_executor(None, prepared.set_background, data)
-        renderer._background = prepared._background  # noqa: SLF001
+        # Decoded and scaled off the loop; a drawing under way keeps the
+        # picture it started with, and its frame is dropped (_restyle).
+        self.renderer.background = await loop.run_in_executor(
+            None, decode_background, self.video, data
+        )
         self._restyle()
 
     def _restyle(self) -> None:
@@ -457,7 +460,6 @@ class VideoTrack:
     def _place(self, at: int, content: ScreenContent) -> None:
         self._changes.append(_Change(at, content))
         self._latest = content
-        self.last_change_at = at
         self._request(content)
 
     # ------------------------------------------------------------------ frames
