@@ -154,10 +154,13 @@ async def test_screen_comes_back_after_ffmpeg_is_killed(
         assert "B7" in await ocr(frame.path)
         (restarted,) = ffmpeg_children()
         assert restarted.pid != publisher.pid
-        await hass.config_entries.async_unload(
-            hass.config_entries.async_entries(DOMAIN)[0].entry_id
-        )
+        entry = hass.config_entries.async_entries(DOMAIN)[0]
+        frame_socket = entry.runtime_data.stream.screen.feed.path
+        assert frame_socket.exists()
+        await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+    # The frame socket's private folder goes with the stream.
+    assert not frame_socket.parent.exists()
 
 
 def corner_grey(frame: Frame) -> float:
