@@ -63,6 +63,7 @@ from custom_components.rtsp_announcer.const import (
     CONF_SAMPLE_RATE,
     CONF_SOURCE_TIMEOUT,
     CONF_URL,
+    CONF_VIDEO,
     DEFAULT_FIRST_AUDIO_TIMEOUT,
     DEFAULT_MAX_QUEUE_AGE,
     DEFAULT_NETWORK_TIMEOUT,
@@ -529,6 +530,8 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
             CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
             CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
             CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
+            # The call-number screen: off.
+            CONF_VIDEO: False,
         }
         | ANNOUNCE_DEFAULTS
     )
@@ -577,7 +580,10 @@ async def test_options_flow_saves_typed_values(
 
     # The next options form starts from what was saved.
     result3 = await hass.config_entries.options.async_init(entry.entry_id)
-    assert _schema(result3)({}) == expected | {CONF_SAMPLE_RATE: "8000"}
+    assert _schema(result3)({}) == expected | {
+        CONF_SAMPLE_RATE: "8000",
+        CONF_VIDEO: False,
+    }
     hass.config_entries.options.async_abort(result3["flow_id"])
 
 

@@ -48,6 +48,7 @@ from .const import (
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .repairs import async_check_voice, async_clear_voice_issue
+from .screen import ScreenBackground, screen_style, video_settings
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
@@ -93,6 +94,7 @@ def stream_settings(url: str, options: Mapping[str, Any]) -> StreamSettings:
         frame_ms=int(options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)),
         lead_ms=int(options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)),
         idle_block_ms=int(options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS)),
+        video=video_settings(options),
     )
 
 
@@ -118,6 +120,7 @@ async def async_setup_entry(
         create_task=lambda coro, name: entry.async_create_background_task(
             hass, coro, name
         ),
+        screen_style=screen_style(entry.options),
     )
     # A socket or FIFO that cannot be created falls back to ffmpeg's stdin inside.
     await stream.start()
@@ -140,11 +143,18 @@ async def _async_setup_started(
     entry.runtime_data = RtspAnnouncerData(
         stream=stream, announcer=announcer, speech=speech
     )
+    if stream.screen is not None:
+        background = ScreenBackground(hass, stream.screen, entry.options)
+        entry.runtime_data.background = background
+        entry.async_on_unload(background.async_stop)
+        await background.async_start()
     health = _StreamHealth(hass, entry, stream)
     entry.async_on_unload(stream.add_listener(health.update))
     entry.async_on_unload(health.clear)
 
     async def _stop_stream(_event: Event) -> None:
+        if entry.runtime_data.background is not None:
+            await entry.runtime_data.background.async_stop()
         await stream.stop()
         await async_release_speech(hass, entry.entry_id)
 

@@ -77,6 +77,7 @@ from .const import (
     DOMAIN,
     EVENT_ANNOUNCEMENT,
     LOGGER,
+    MAX_DISPLAY_LENGTH,
     MAX_MESSAGE_LENGTH,
     SOUNDS,
 )
@@ -150,6 +151,10 @@ class AnnounceRequest:
     repeat_preannounce: bool = False
     # Cut off by a higher priority: dropped instead of played again.
     droppable: bool = False
+    # What the stream's screen shows (None: the message) and for how long
+    # (None: until the next text).
+    display_text: str | None = None
+    display_seconds: float | None = None
 
 
 type Part = Callable[[PlaybackItem], Any]
@@ -166,6 +171,8 @@ class Plan:
     resumable: bool = True
     # Seconds of audio the announcement may give before the rest is cut.
     max_seconds: float | None = None
+    display_text: str | None = None
+    display_seconds: float | None = None
 
 
 def announcement_gain(volume: float, gain_db: float) -> float:
@@ -254,6 +261,19 @@ class CallGroup:
             member.item = member.announcer.enqueue(member.plan)
 
 
+def display_text(text: str | None, message: str) -> str | None:
+    """The text a screen shows: the call's own, else its message; None: none.
+
+    Raises:
+        ServiceValidationError: the text is longer than a screen can show.
+    """
+    if text is None:
+        text = message[:MAX_DISPLAY_LENGTH]
+    elif len(text) > MAX_DISPLAY_LENGTH:
+        raise _validation_error("display_text_too_long", limit=str(MAX_DISPLAY_LENGTH))
+    return clean_text(text) or None
+
+
 def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
     return ServiceValidationError(
         translation_domain=DOMAIN,
@@ -340,6 +360,7 @@ class Announcer:
         message = clean_text(request.message or "")
         if not message and not request.media_id:
             raise _validation_error("nothing_to_announce")
+        display = display_text(request.display_text, message)
         chime = await self._chime_part(request)
         body: list[Part] = []
         if message:
@@ -360,6 +381,8 @@ class Announcer:
             priority=request.priority,
             resumable=not request.droppable,
             max_seconds=self.limits(request).total,
+            display_text=display,
+            display_seconds=request.display_seconds,
         )
 
     async def _chime_part(self, request: AnnounceRequest) -> Part | None:
@@ -457,6 +480,8 @@ class Announcer:
             resumable=plan.resumable,
         )
         item.max_seconds = plan.max_seconds
+        item.display_text = plan.display_text
+        item.display_seconds = plan.display_seconds
         item.tags["entity_id"] = self.entity_id
         try:
             self.stream.queue.add(item)

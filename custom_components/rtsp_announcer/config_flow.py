@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import async_get_platforms
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    ColorRGBSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -36,6 +38,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from PIL import Image
 
 from . import stream_settings
 from .audio import (
@@ -83,6 +86,16 @@ from .const import (
     CONF_SAMPLE_RATE,
     CONF_SOURCE_TIMEOUT,
     CONF_URL,
+    CONF_VIDEO,
+    CONF_VIDEO_BACKGROUND,
+    CONF_VIDEO_BACKGROUND_ENTITY,
+    CONF_VIDEO_BACKGROUND_IMAGE,
+    CONF_VIDEO_FPS,
+    CONF_VIDEO_HISTORY,
+    CONF_VIDEO_READER_URL,
+    CONF_VIDEO_RESOLUTION,
+    CONF_VIDEO_TEXT_COLOR,
+    CONF_VIDEO_TEXT_SIZE,
     CONF_VOICE,
     CONF_VOICE_ENGINE,
     CONF_VOICE_LANGUAGE,
@@ -95,6 +108,13 @@ from .const import (
     DEFAULT_PREANNOUNCE_SOUND,
     DEFAULT_REPEAT,
     DEFAULT_SOURCE_TIMEOUT,
+    DEFAULT_VIDEO,
+    DEFAULT_VIDEO_BACKGROUND,
+    DEFAULT_VIDEO_FPS,
+    DEFAULT_VIDEO_HISTORY,
+    DEFAULT_VIDEO_RESOLUTION,
+    DEFAULT_VIDEO_TEXT_COLOR,
+    DEFAULT_VIDEO_TEXT_SIZE,
     DOMAIN,
     LOGGER,
     MAX_FIRST_AUDIO_TIMEOUT,
@@ -104,10 +124,16 @@ from .const import (
     MAX_QUEUE_AGE,
     MAX_REPEAT,
     MAX_SOURCE_TIMEOUT,
+    MAX_VIDEO_FPS,
+    MAX_VIDEO_HISTORY,
+    MAX_VIDEO_TEXT_SIZE,
     MIN_FIRST_AUDIO_TIMEOUT,
     MIN_GAIN_DB,
     MIN_TIMEOUT,
+    MIN_VIDEO_FPS,
+    MIN_VIDEO_TEXT_SIZE,
     SOUNDS,
+    VIDEO_RESOLUTIONS,
 )
 from .media import async_resolve_media_source
 
@@ -517,11 +543,15 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
             }
             if fallback := user_input.get(CONF_FALLBACK_ENGINE):
                 options[CONF_FALLBACK_ENGINE] = fallback
+            # Only a screen that is on is stored: an audio-only stream's
+            # options stay as they were before the screen existed.
+            if user_input.get(CONF_VIDEO):
+                options[CONF_VIDEO] = True
             if engine := user_input.get(CONF_VOICE_ENGINE):
                 options[CONF_VOICE_ENGINE] = engine
                 self._options = options
                 return await self.async_step_voice()
-            return self._save(options)
+            return await self._after_voice(options)
         schema = _options_schema(self.config_entry.options)
         return self.async_show_form(
             step_id="init",
@@ -551,7 +581,7 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
             for key in (CONF_VOICE_LANGUAGE, CONF_VOICE):
                 if value := str(user_input.get(key) or "").strip():
                     options[key] = value
-            return self._save(options)
+            return await self._after_voice(options)
         current = self.config_entry.options
         same = current.get(CONF_VOICE_ENGINE) == engine
         instance = _tts_entity(self.hass, engine)
@@ -579,6 +609,69 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             description_placeholders={"engine": engine},
         )
+
+    async def _after_voice(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Save, or first set up the screen when it is on."""
+        if options.get(CONF_VIDEO):
+            self._options = options
+            return await self.async_step_screen()
+        return self._save(options)
+
+    async def async_step_screen(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Set up the call-number screen."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            screen, errors = await self._screen_options(user_input)
+            if not errors:
+                return self._save(self._options | screen)
+        current = self.config_entry.options
+        schema = _screen_schema(current)
+        return self.async_show_form(
+            step_id="screen",
+            data_schema=self.add_suggested_values_to_schema(
+                schema,
+                user_input
+                if user_input is not None
+                else {key: current[key] for key in SCREEN_OPTIONAL if key in current},
+            ),
+            errors=errors,
+        )
+
+    async def _screen_options(
+        self, user_input: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        errors: dict[str, str] = {}
+        screen: dict[str, Any] = {
+            CONF_VIDEO_RESOLUTION: user_input[CONF_VIDEO_RESOLUTION],
+            CONF_VIDEO_FPS: int(user_input[CONF_VIDEO_FPS]),
+            CONF_VIDEO_BACKGROUND: [
+                int(part) for part in user_input[CONF_VIDEO_BACKGROUND]
+            ],
+            CONF_VIDEO_TEXT_COLOR: [
+                int(part) for part in user_input[CONF_VIDEO_TEXT_COLOR]
+            ],
+            CONF_VIDEO_TEXT_SIZE: int(user_input[CONF_VIDEO_TEXT_SIZE]),
+            CONF_VIDEO_HISTORY: int(user_input[CONF_VIDEO_HISTORY]),
+        }
+        if image := str(user_input.get(CONF_VIDEO_BACKGROUND_IMAGE) or "").strip():
+            if await self.hass.async_add_executor_job(
+                _readable_image, self.hass, image
+            ):
+                screen[CONF_VIDEO_BACKGROUND_IMAGE] = image
+            else:
+                errors[CONF_VIDEO_BACKGROUND_IMAGE] = "invalid_background_image"
+        if entity := user_input.get(CONF_VIDEO_BACKGROUND_ENTITY):
+            screen[CONF_VIDEO_BACKGROUND_ENTITY] = entity
+        if reader := str(user_input.get(CONF_VIDEO_READER_URL) or "").strip():
+            try:
+                parse_rtsp_url(reader)
+            except InvalidUrlError:
+                errors[CONF_VIDEO_READER_URL] = "invalid_reader_url"
+            else:
+                screen[CONF_VIDEO_READER_URL] = reader
+        return screen, errors
 
     def _save(self, options: dict[str, Any]) -> ConfigFlowResult:
         """Save the options; a change restarts the stream once."""
@@ -696,6 +789,95 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                     min=1, max=MAX_REPEAT, step=1, mode=NumberSelectorMode.BOX
                 )
             ),
+            vol.Required(
+                CONF_VIDEO, default=bool(options.get(CONF_VIDEO, DEFAULT_VIDEO))
+            ): BooleanSelector(),
+        }
+    )
+
+
+# The screen's options that may be left empty.
+SCREEN_OPTIONAL: Final = (
+    CONF_VIDEO_BACKGROUND_IMAGE,
+    CONF_VIDEO_BACKGROUND_ENTITY,
+    CONF_VIDEO_READER_URL,
+)
+
+
+def _colour(value: Sequence[Any]) -> list[int]:
+    """A colour as stored: [red, green, blue]."""
+    return [int(part) for part in value]
+
+
+def _readable_image(hass: HomeAssistant, path: str) -> bool:
+    """Whether `path` is a picture file in a folder Home Assistant may read."""
+    if not hass.config.is_allowed_path(path) or not Path(path).is_file():
+        return False
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, SyntaxError, ValueError):
+        # Not a picture Pillow can read.
+        return False
+    return True
+
+
+def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
+    """Build the screen's form, defaulting to the current options."""
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_VIDEO_RESOLUTION,
+                default=options.get(CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION),
+            ): _select(CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS),
+            vol.Required(
+                CONF_VIDEO_FPS, default=options.get(CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS)
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=MIN_VIDEO_FPS,
+                    max=MAX_VIDEO_FPS,
+                    step=1,
+                    unit_of_measurement="fps",
+                    mode=NumberSelectorMode.SLIDER,
+                )
+            ),
+            vol.Required(
+                CONF_VIDEO_BACKGROUND,
+                default=list(
+                    options.get(CONF_VIDEO_BACKGROUND, DEFAULT_VIDEO_BACKGROUND)
+                ),
+            ): ColorRGBSelector(),
+            vol.Optional(CONF_VIDEO_BACKGROUND_IMAGE): TextSelector(),
+            vol.Optional(CONF_VIDEO_BACKGROUND_ENTITY): EntitySelector(
+                EntitySelectorConfig(domain=["image", "camera"])
+            ),
+            vol.Required(
+                CONF_VIDEO_TEXT_COLOR,
+                default=list(
+                    options.get(CONF_VIDEO_TEXT_COLOR, DEFAULT_VIDEO_TEXT_COLOR)
+                ),
+            ): ColorRGBSelector(),
+            vol.Required(
+                CONF_VIDEO_TEXT_SIZE,
+                default=options.get(CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE),
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=MIN_VIDEO_TEXT_SIZE,
+                    max=MAX_VIDEO_TEXT_SIZE,
+                    step=1,
+                    unit_of_measurement="%",
+                    mode=NumberSelectorMode.SLIDER,
+                )
+            ),
+            vol.Required(
+                CONF_VIDEO_HISTORY,
+                default=options.get(CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY),
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=0, max=MAX_VIDEO_HISTORY, step=1, mode=NumberSelectorMode.BOX
+                )
+            ),
+            vol.Optional(CONF_VIDEO_READER_URL): _URL_SELECTOR,
         }
     )
 

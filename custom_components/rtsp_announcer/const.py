@@ -80,6 +80,16 @@ ATTR_REPEAT: Final = "repeat"
 ATTR_REPEAT_GAP: Final = "repeat_gap"
 ATTR_REPEAT_PREANNOUNCE: Final = "repeat_preannounce"
 ATTR_DROPPABLE: Final = "droppable"
+ATTR_DISPLAY_TEXT: Final = "display_text"
+ATTR_DISPLAY_SECONDS: Final = "display_seconds"
+# Characters a screen text may have; a longer message shows its start.
+MAX_DISPLAY_LENGTH: Final = 200
+MAX_DISPLAY_SECONDS: Final = 86400.0
+
+# The display action: the screen's text without speaking.
+SERVICE_DISPLAY: Final = "display"
+ATTR_TEXT: Final = "text"
+ATTR_SECONDS: Final = "seconds"
 
 # Announcement defaults of a stream (the options flow); a call overrides each.
 CONF_PREANNOUNCE: Final = "preannounce"
@@ -103,3 +113,30 @@ MAX_REPEAT: Final = 10
 # Seconds of silence between two repetitions.
 DEFAULT_REPEAT_GAP: Final = 1.0
 MAX_REPEAT_GAP: Final = 60.0
+
+# The call-number screen (the options flow's screen step): an H.264 track in
+# the same RTSP session, off by default.
+CONF_VIDEO: Final = "video"
+CONF_VIDEO_RESOLUTION: Final = "video_resolution"
+CONF_VIDEO_FPS: Final = "video_fps"
+CONF_VIDEO_BACKGROUND: Final = "video_background"
+CONF_VIDEO_BACKGROUND_IMAGE: Final = "video_background_image"
+CONF_VIDEO_BACKGROUND_ENTITY: Final = "video_background_entity"
+CONF_VIDEO_TEXT_COLOR: Final = "video_text_color"
+CONF_VIDEO_TEXT_SIZE: Final = "video_text_size"
+CONF_VIDEO_HISTORY: Final = "video_history"
+CONF_VIDEO_READER_URL: Final = "video_reader_url"
+VIDEO_RESOLUTIONS: Final = ("640x360", "1280x720", "1920x1080")
+DEFAULT_VIDEO: Final = False
+DEFAULT_VIDEO_RESOLUTION: Final = "1280x720"
+DEFAULT_VIDEO_FPS: Final = 5
+MIN_VIDEO_FPS: Final = 1
+MAX_VIDEO_FPS: Final = 10
+DEFAULT_VIDEO_BACKGROUND: Final = (0, 0, 0)
+DEFAULT_VIDEO_TEXT_COLOR: Final = (255, 255, 255)
+# Height of the current text, in percent of the picture's height.
+DEFAULT_VIDEO_TEXT_SIZE: Final = 30
+MIN_VIDEO_TEXT_SIZE: Final = 5
+MAX_VIDEO_TEXT_SIZE: Final = 80
+DEFAULT_VIDEO_HISTORY: Final = 3
+MAX_VIDEO_HISTORY: Final = 10

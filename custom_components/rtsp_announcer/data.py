@@ -8,6 +8,7 @@ from homeassistant.config_entries import ConfigEntry
 
 from .announce import Announcer
 from .audio import AudioStream
+from .screen import ScreenBackground
 from .speech import SharedSpeech
 
 
@@ -18,6 +19,7 @@ class RtspAnnouncerData:
     stream: AudioStream
     announcer: Announcer
     speech: SharedSpeech
+    background: ScreenBackground | None = None
 
 
 type RtspAnnouncerConfigEntry = ConfigEntry[RtspAnnouncerData]

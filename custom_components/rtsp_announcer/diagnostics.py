@@ -16,7 +16,8 @@ from homeassistant.helpers import issue_registry as ir
 from yarl import URL
 
 from .audio import AudioStream, PlaybackItem, Publisher, redact_text, redact_url
-from .const import CONF_URL, DOMAIN
+from .audio.video import VideoTrack
+from .const import CONF_URL, CONF_VIDEO_READER_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .speech import SharedSpeech
 from .voices import StreamVoices
@@ -31,11 +32,15 @@ async def async_get_config_entry_diagnostics(
     """Return what explains the state of one stream."""
     url = entry.data[CONF_URL]
     data = dict(entry.data) | {CONF_URL: redact_url(url)}
+    options = dict(entry.options)
+    if reader := options.get(CONF_VIDEO_READER_URL):
+        # A reader URL may carry a user and password too.
+        options[CONF_VIDEO_READER_URL] = redact_url(str(reader))
     result: dict[str, Any] = {
         "entry": {
             "title": entry.title,
             "data": async_redact_data(data, TO_REDACT),
-            "options": async_redact_data(dict(entry.options), TO_REDACT),
+            "options": async_redact_data(options, TO_REDACT),
         },
         "issues": sorted(
             issue_id
@@ -54,7 +59,26 @@ async def async_get_config_entry_diagnostics(
     result["queue"] = _queue(stream)
     result["speech"] = _speech(runtime.speech)
     result["voices"] = _voices(runtime.announcer.voices)
+    if stream.screen is not None:
+        result["screen"] = _screen(stream.screen)
     return result
+
+
+def _screen(screen: VideoTrack) -> dict[str, Any]:
+    video = screen.video
+    content = screen.content
+    return {
+        "resolution": f"{video.width}x{video.height}",
+        "fps": video.fps,
+        # No Chinese font: Chinese shows as boxes (see the log's warning).
+        "font_latin": screen.fonts.latin,
+        "font_cjk": screen.fonts.cjk,
+        "frames_written": screen.frames_written,
+        "renders": screen.renders,
+        "render_seconds": round(screen.render_seconds, 3),
+        "current": content.current,
+        "history": list(content.history),
+    }
 
 
 def _voices(voices: StreamVoices) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from homeassistant.helpers.restore_state import (
     RestoreEntity,
 )
 
-from .announce import AnnounceRequest, Priority
+from .announce import AnnounceRequest, Priority, display_text
 from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
@@ -165,6 +165,17 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity, RestoreEntit
         """
         announcer = self._entry.runtime_data.announcer
         return await announcer.async_announce(request, call=call)
+
+    async def async_display(self, text: str, seconds: float | None) -> None:
+        """Show `text` on the stream's screen without speaking."""
+        screen = self._stream.screen
+        if screen is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="screen_off",
+                translation_placeholders={"entity_id": self.entity_id},
+            )
+        screen.show(display_text(text, "") if text else None, seconds=seconds)
 
     async def async_media_stop(self) -> None:
         """Stop what plays and drop the queue; silence keeps flowing."""

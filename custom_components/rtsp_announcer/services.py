@@ -25,6 +25,8 @@ from homeassistant.helpers import service as service_helper
 
 from .announce import AnnounceRequest, Priority
 from .const import (
+    ATTR_DISPLAY_SECONDS,
+    ATTR_DISPLAY_TEXT,
     ATTR_DROPPABLE,
     ATTR_GAIN_DB,
     ATTR_LANGUAGE,
@@ -38,12 +40,15 @@ from .const import (
     ATTR_REPEAT,
     ATTR_REPEAT_GAP,
     ATTR_REPEAT_PREANNOUNCE,
+    ATTR_SECONDS,
+    ATTR_TEXT,
     ATTR_TIMEOUT,
     ATTR_TTS_ENTITY_ID,
     ATTR_VOLUME,
     ATTR_WAIT,
     DEFAULT_REPEAT_GAP,
     DOMAIN,
+    MAX_DISPLAY_SECONDS,
     MAX_GAIN_DB,
     MAX_LEAD_IN,
     MAX_REPEAT,
@@ -52,6 +57,7 @@ from .const import (
     MIN_GAIN_DB,
     MIN_TIMEOUT,
     SERVICE_ANNOUNCE,
+    SERVICE_DISPLAY,
 )
 
 if TYPE_CHECKING:
@@ -106,8 +112,20 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
     ),
     vol.Optional(ATTR_REPEAT_PREANNOUNCE, default=False): cv.boolean,
     vol.Optional(ATTR_DROPPABLE, default=False): cv.boolean,
+    vol.Optional(ATTR_DISPLAY_TEXT): cv.string,
+    vol.Optional(ATTR_DISPLAY_SECONDS): vol.All(
+        vol.Coerce(float), vol.Range(min=0.1, max=MAX_DISPLAY_SECONDS)
+    ),
 }
 ANNOUNCE_SCHEMA = cv.make_entity_service_schema(ANNOUNCE_FIELDS)
+DISPLAY_FIELDS: dict[Any, Any] = {
+    # Empty clears the screen.
+    vol.Required(ATTR_TEXT): vol.Any(None, cv.string),
+    vol.Optional(ATTR_SECONDS): vol.All(
+        vol.Coerce(float), vol.Range(min=0.1, max=MAX_DISPLAY_SECONDS)
+    ),
+}
+DISPLAY_SCHEMA = cv.make_entity_service_schema(DISPLAY_FIELDS)
 
 
 def request_from(data: Mapping[str, Any]) -> AnnounceRequest:
@@ -130,6 +148,8 @@ def request_from(data: Mapping[str, Any]) -> AnnounceRequest:
         repeat_gap=data[ATTR_REPEAT_GAP],
         repeat_preannounce=data[ATTR_REPEAT_PREANNOUNCE],
         droppable=data[ATTR_DROPPABLE],
+        display_text=data.get(ATTR_DISPLAY_TEXT),
+        display_seconds=data.get(ATTR_DISPLAY_SECONDS),
     )
 
 
@@ -138,6 +158,10 @@ async def _async_announce(
 ) -> ServiceResponse:
     """Run the call on one stream; the call itself ties its streams together."""
     return await entity.async_announce(request_from(call.data), call)
+
+
+async def _async_display(entity: RtspStreamMediaPlayer, call: ServiceCall) -> None:
+    await entity.async_display(call.data[ATTR_TEXT] or "", call.data.get(ATTR_SECONDS))
 
 
 @callback
@@ -154,6 +178,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=ANNOUNCE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+    service_helper.async_register_platform_entity_service(
+        hass,
+        DOMAIN,
+        SERVICE_DISPLAY,
+        entity_domain=Platform.MEDIA_PLAYER,
+        func=_async_display,
+        schema=DISPLAY_SCHEMA,
+    )
 
 
 @callback
@@ -165,9 +197,13 @@ def async_setup_platform_services() -> None:
     """
     if PLATFORM_ENTITY_SERVICES:
         return
-    entity_platform.async_get_current_platform().async_register_entity_service(
+    platform = entity_platform.async_get_current_platform()
+    platform.async_register_entity_service(
         SERVICE_ANNOUNCE,
         ANNOUNCE_SCHEMA,
         _async_announce,
         supports_response=SupportsResponse.OPTIONAL,
+    )
+    platform.async_register_entity_service(
+        SERVICE_DISPLAY, DISPLAY_SCHEMA, _async_display
     )

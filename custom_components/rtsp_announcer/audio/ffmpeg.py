@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Final
 
 from .exceptions import DecodeError
-from .models import Codec, StreamSettings
+from .models import Codec, StreamSettings, VideoSettings
 from .url import redact_url
 
 PROGRESS_PERIOD = 0.5
@@ -124,20 +124,57 @@ async def knows_option(binary: str, option: str) -> bool:
     return re.search(rf"(^|\s)-{re.escape(option)}\s", text, re.MULTILINE) is not None
 
 
+def _video_input_args(video: VideoSettings, video_spec: str) -> list[str]:
+    # Raw frames paced by the same clock as the audio: their timestamps are
+    # their index over the frame rate, as the audio's are its sample count over
+    # the sample rate, so both tracks share one time line from the first byte.
+    return [
+        "-probesize", "32", "-analyzeduration", "0", "-fflags", "nobuffer",
+        "-f", "rawvideo", "-pix_fmt", "yuv420p",
+        "-video_size", f"{video.width}x{video.height}",
+        "-framerate", str(video.fps),
+        "-i", video_spec,
+    ]  # fmt: skip
+
+
+def _video_codec_args(video: VideoSettings) -> list[str]:
+    # Baseline H.264 without B-frames: what every reader decodes, and no frame
+    # waits for a later one. A still picture costs next to nothing to encode:
+    # repeated frames are all skipped macroblocks.
+    return [
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+        "-profile:v", "baseline", "-pix_fmt", "yuv420p",
+        "-g", str(video.gop), "-keyint_min", str(video.gop),
+        "-sc_threshold", "0", "-bf", "0", "-crf", "28",
+    ]  # fmt: skip
+
+
 def publisher_args(
     binary: str,
     settings: StreamSettings,
     input_spec: str,
+    video_spec: str | None = None,
     *,
     no_read_burst: bool = False,
 ) -> list[str]:
     """Return the argument list of a publisher reading raw PCM from `input_spec`.
+
+    With video settings and `video_spec`, raw yuv420p frames are read from
+    `video_spec` as a second input and published as an H.264 track of the same
+    RTSP session; without, the publisher is audio only.
 
     `no_read_burst` turns off the read-ahead that ffmpeg 6.1 and later allow
     at the real-time rate (`-readrate_initial_burst`, half a second by default,
     which would let the idle blocks through in bursts); older ffmpeg has no
     such option and reads no further ahead than real time anyway.
     """
+    video = settings.video if video_spec is not None else None
+    if video is None or video_spec is None:
+        video_in: list[str] = []
+        streams = ["-vn"]
+    else:
+        video_in = _video_input_args(video, video_spec)
+        streams = ["-map", "0:a", "-map", "1:v", *_video_codec_args(video)]
     return [
         binary,
         "-hide_banner",
@@ -170,7 +207,8 @@ def publisher_args(
         "1",
         "-i",
         input_spec,
-        "-vn",
+        *video_in,
+        *streams,
         *_codec_args(settings.codec),
         # ffmpeg's default 0.7 s mux delay packs idle audio into bursts.
         "-muxdelay",

@@ -57,6 +57,25 @@ class PublisherState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VideoSettings:
+    """The optional H.264 track: the call-number screen."""
+
+    width: int = 1280
+    height: int = 720
+    fps: int = 5
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one raw yuv420p frame."""
+        return self.width * self.height * 3 // 2
+
+    @property
+    def gop(self) -> int:
+        """Frames between keyframes: a reader that joins sees a picture in 1 s."""
+        return self.fps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamSettings:
     """Everything that shapes one stream: its URL and how it is encoded and fed."""
 
@@ -69,6 +88,8 @@ class StreamSettings:
     lead_ms: int = DEFAULT_LEAD_MS
     # Silence written per wake-up while nothing is queued (0: frame by frame).
     idle_block_ms: int = DEFAULT_IDLE_BLOCK_MS
+    # None: audio only, exactly as without the screen.
+    video: VideoSettings | None = None
 
     @property
     def frame_samples(self) -> int:

@@ -115,6 +115,10 @@ class PlaybackItem:
         self._max_recording = int(resume_seconds * sample_rate) * BYTES_PER_SAMPLE
         # Whatever the owner wants to know about the item in its listeners.
         self.tags: dict[str, Any] = {}
+        # What the stream's screen shows from the item's first audible sample
+        # (for how long; None: until the next text).
+        self.display_text: str | None = None
+        self.display_seconds: float | None = None
         self._buffer = bytearray()
         self._max_buffer = int(buffer_seconds * sample_rate) * BYTES_PER_SAMPLE
         self._ended = False

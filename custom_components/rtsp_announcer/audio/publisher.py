@@ -101,6 +101,7 @@ class Publisher:
         binary: str,
         sink: TransportSink,
         input_spec: str | None,
+        video_spec: str | None = None,
         on_state: Callable[[PublisherState], None] | None = None,
         supervision: Supervision | None = None,
         create_task: TaskFactory | None = None,
@@ -114,6 +115,7 @@ class Publisher:
         self._binary = binary
         self._sink = sink
         self._input_spec = input_spec
+        self._video_spec = video_spec
         self._on_state = on_state
         self._timing = supervision or Supervision()
         self._create_task = create_task or _default_task_factory
@@ -244,7 +246,11 @@ class Publisher:
         input_spec = self._input_spec or "pipe:0"
         no_read_burst = await knows_option(self._binary, "readrate_initial_burst")
         args = publisher_args(
-            self._binary, self._settings, input_spec, no_read_burst=no_read_burst
+            self._binary,
+            self._settings,
+            input_spec,
+            self._video_spec,
+            no_read_burst=no_read_burst,
         )
         self._set_state(PublisherState.STARTING)
         self._kill_reason = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,6 +38,7 @@ from .transport import (
     kernel_buffer_bytes,
 )
 from .url import redact_url
+from .video import ScreenStyle, VideoTrack
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -146,6 +148,63 @@ class LiveSource:
         self._overflow = False
 
 
+class ScreenSource:
+    """Reads the live source and places each announcement's text on the screen.
+
+    The text is placed at the announcement's first audible sample (after its
+    lead-in silence), where a listener hears it begin.
+    """
+
+    def __init__(
+        self,
+        source: LiveSource,
+        queue: PlaybackQueue,
+        sink: TransportSink,
+    ) -> None:
+        """Watch what `source` reads from `queue` before it goes to `sink`."""
+        self._source = source
+        self._queue = queue
+        self._sink = sink
+        self.screen: VideoTrack | None = None
+        # Items whose text is on screen already: a replay after a restart, or
+        # an item resumed after an interruption, does not push it again.
+        self._shown: deque[str] = deque(maxlen=32)
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is queued: the clock then writes silence in blocks."""
+        return self._source.idle
+
+    def read(self, samples: int) -> bytes | None:
+        """Return the source's frame; place a text whose audio starts in it."""
+        frame = self._source.read(samples)
+        item = self._queue.current
+        screen = self.screen
+        if (
+            frame is None
+            or screen is None
+            or item is None
+            or item.display_text is None
+            or item.id in self._shown
+        ):
+            return frame
+        audible = _first_audible(frame)
+        if audible is None:
+            return frame
+        self._shown.append(item.id)
+        at = self._sink.total_bytes // BYTES_PER_SAMPLE + audible
+        screen.show(item.display_text, seconds=item.display_seconds, at=at)
+        return frame
+
+
+def _first_audible(frame: bytes) -> int | None:
+    """Index of the first sample that is not silence, None if all are."""
+    stripped = frame.lstrip(b"\x00")
+    if not stripped:
+        return None
+    return (len(frame) - len(stripped)) // BYTES_PER_SAMPLE
+
+
 class AudioStream:
     """Publishes a never-ending PCM stream to one RTSP URL."""
 
@@ -157,6 +216,7 @@ class AudioStream:
         max_items: int = DEFAULT_MAX_ITEMS,
         supervision: Supervision | None = None,
         create_task: TaskFactory | None = None,
+        screen_style: ScreenStyle | None = None,
     ) -> None:
         """Wire the parts together; `start()` sets them going."""
         loop = asyncio.get_running_loop()
@@ -174,13 +234,17 @@ class AudioStream:
             is_live=lambda: self.available,
             max_replay_bytes=rate * REPLAY_SECONDS * BYTES_PER_SAMPLE,
         )
+        # The encoder's own delay (AAC's priming) needs no care here: ffmpeg
+        # stamps the encoded audio so that readers play each sample at its
+        # input time (measured: onset at the reader 2.7 ms from the writer's).
+        self.screen_source = ScreenSource(self.source, self.queue, self.sink)
         self.clock = Clock(
             loop,
             sample_rate=rate,
             frame_ms=settings.frame_ms,
             lead_ms=settings.lead_ms,
             idle_block_ms=settings.idle_block_ms,
-            source=self.source,
+            source=self.screen_source,
             sink=self.sink,
             max_catchup_ms=_MAX_CATCHUP_MS,
         )
@@ -192,6 +256,15 @@ class AudioStream:
             # The kernel's pipe buffer holds what is written ahead, as for
             # ffmpeg's stdin.
             self.feed = FifoFeed(self.sink, pipe_size=kernel_buffer_bytes(settings))
+        # The call-number screen: only with video settings.
+        self.screen: VideoTrack | None = None
+        if settings.video is not None:
+            self.screen = VideoTrack(
+                settings.video,
+                sample_rate=rate,
+                audio=self.sink,
+                style=screen_style,
+            )
         self._supervision = supervision
         self._create_task = create_task
         self.publisher: Publisher | None = None
@@ -234,11 +307,22 @@ class AudioStream:
                     err,
                 )
                 self.feed = None
+        if self.screen is not None:
+            try:
+                await self.screen.start()
+            except TransportError as err:
+                # The audio is what the stream is for: it goes on without
+                # the screen.
+                _LOGGER.warning("Publishing %s without its screen: %s", self.label, err)
+                await self.screen.stop()
+                self.screen = None
+            self.screen_source.screen = self.screen
         self.publisher = Publisher(
             self.settings,
             binary=self.binary,
             sink=self.sink,
             input_spec=None if self.feed is None else self.feed.input_spec,
+            video_spec=None if self.screen is None else self.screen.input_spec,
             on_state=self._publisher_changed,
             supervision=self._supervision,
             create_task=self._create_task,
@@ -258,6 +342,8 @@ class AudioStream:
         self.clock.stop()
         if self.feed is not None:
             await self.feed.stop()
+        if self.screen is not None:
+            await self.screen.stop()
         self.sink.detach()
 
     def add_listener(self, listener: StreamListener) -> Callable[[], None]:

@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -94,6 +95,13 @@ class TransportSink:
         """Bound what may wait in user space when ffmpeg reads too slowly."""
         self._transport: asyncio.WriteTransport | None = None
         self._max_buffer = max_buffer_bytes
+        # Bytes written over every connection, and their count when the current
+        # one was attached: where a reader's time zero lies (a second input
+        # paced by this one, the screen's frames, keeps to it).
+        self.total_bytes = 0
+        self.attached_bytes = 0
+        self.on_write: Callable[[], None] | None = None
+        self.on_attach: Callable[[], None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -118,12 +126,18 @@ class TransportSink:
         """Hand a frame to the transport; it sends what it can at once."""
         if self._transport is not None:
             self._transport.write(frame)
+            self.total_bytes += len(frame)
+            if self.on_write is not None:
+                self.on_write()
 
     def attach(self, transport: asyncio.WriteTransport) -> None:
         """Feed a new ffmpeg; a previous connection is dropped."""
         previous, self._transport = self._transport, transport
         if previous is not None and previous is not transport:
             previous.abort()
+        self.attached_bytes = self.total_bytes
+        if self.on_attach is not None:
+            self.on_attach()
 
     def detach(self, transport: asyncio.WriteTransport | None = None) -> None:
         """Forget the transport (only if it is still the given one)."""
