@@ -9,7 +9,6 @@ from typing import Any, Final
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.start import async_at_started
@@ -47,6 +46,7 @@ from .const import (
     LOGGER,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
+from .errors import not_ready
 from .repairs import async_check_voice, async_clear_voice_issue
 from .screen import ScreenBackground, screen_style, video_settings
 from .services import async_setup_services
@@ -109,10 +109,7 @@ async def async_setup_entry(
     """Start the entry's stream and its entities."""
     binary = get_ffmpeg_manager(hass).binary
     if not await _binary_runs(binary):
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="ffmpeg_not_found",
-        )
+        raise not_ready("ffmpeg_not_found")
     stream = AudioStream(
         settings_from_entry(entry),
         binary=binary,
