@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -87,7 +87,7 @@ from .errors import (
 )
 from .media import async_resolve_media_source
 from .speech import SharedSpeech, async_resolve_speech
-from .voices import StreamVoices, TtsEntityVoice, engine_failure
+from .voices import StreamVoices, TtsEntityVoice, engine_audio, engine_failure
 
 _TTS_MEDIA_SOURCE = "media-source://tts/"
 # The path of a TTS media-source id that names a result stream created before
@@ -734,7 +734,7 @@ class Announcer:
         async def play(item: PlaybackItem) -> bool:
             produced = await decode_to(
                 item.feed,
-                _tts_chunks(result.async_stream_result()),
+                engine_audio(result.async_stream_result()),
                 binary=stream.binary,
                 sample_rate=stream.settings.sample_rate,
                 item=item,
@@ -922,16 +922,6 @@ async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:
         if not await item.feed(pcm[start : start + step]):
             return False
     return True
-
-
-async def _tts_chunks(chunks: AsyncIterable[bytes]) -> AsyncIterable[bytes]:
-    """Pass another engine's audio through, turning its failures into ours."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except HomeAssistantError as err:
-        msg = f"the TTS entity failed: {err}"
-        raise DecodeError(msg) from err
 
 
 def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from typing import Any, Final
 
 from homeassistant.components import tts
@@ -125,7 +125,7 @@ class TtsEntityVoice:
             try:
                 await decode_to(
                     put,
-                    _engine_audio(result.async_stream_result()),
+                    engine_audio(result.async_stream_result()),
                     binary=self._binary,
                     sample_rate=sample_rate,
                     item=scratch,
@@ -152,8 +152,8 @@ class TtsEntityVoice:
                 await task
 
 
-async def _engine_audio(chunks: AsyncGenerator[bytes]) -> AsyncGenerator[bytes]:
-    """Pass the entity's audio through, turning its failures into ours."""
+async def engine_audio(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes]:
+    """Pass a TTS entity's audio through, turning its failures into ours."""
     try:
         async for chunk in chunks:
             yield chunk
