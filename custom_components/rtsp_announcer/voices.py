@@ -14,7 +14,6 @@ fails, and keeps one circuit breaker per engine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from typing import Any, Final
@@ -32,6 +31,7 @@ from .audio import (
     LeadingSilenceTrimmer,
     PlaybackItem,
     SpeechEngineError,
+    cancel_and_wait,
     decode_to,
 )
 from .const import (
@@ -147,9 +147,7 @@ class TtsEntityVoice:
             if rest := trimmer.flush():
                 yield rest
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
 async def engine_audio(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes]:

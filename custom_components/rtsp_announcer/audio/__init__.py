@@ -59,6 +59,7 @@ from .speech import (
 )
 from .speech.protocol import VoiceEngine
 from .stream import AudioStream
+from .tasks import cancel_and_wait
 from .text import clean_text, normalize_text
 from .url import parse_rtsp_url, redact_text, redact_url, strip_credentials
 
@@ -108,6 +109,7 @@ __all__ = [
     "UnknownVoiceError",
     "VoiceEngine",
     "VoiceInfo",
+    "cancel_and_wait",
     "clean_text",
     "db_to_gain",
     "decode_to",
