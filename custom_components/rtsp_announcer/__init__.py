@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -31,6 +30,7 @@ from .audio import (
     RtspTransport,
     StreamSettings,
     Supervision,
+    binary_runs,
     redact_url,
 )
 from .const import (
@@ -108,7 +108,7 @@ async def async_setup_entry(
 ) -> bool:
     """Start the entry's stream and its entities."""
     binary = get_ffmpeg_manager(hass).binary
-    if not await _binary_runs(binary):
+    if not await binary_runs(binary):
         raise not_ready("ffmpeg_not_found")
     stream = AudioStream(
         settings_from_entry(entry),
@@ -242,18 +242,3 @@ class _StreamHealth:
         for issue in self._raised:
             ir.async_delete_issue(self._hass, DOMAIN, issue)
         self._raised.clear()
-
-
-async def _binary_runs(binary: str) -> bool:
-    """Whether the ffmpeg binary can be started at all."""
-    try:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            "-version",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-    except OSError:
-        return False
-    return await process.wait() == 0

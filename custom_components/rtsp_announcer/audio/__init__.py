@@ -20,6 +20,7 @@ from .exceptions import (
     UnknownLanguageError,
     UnknownVoiceError,
 )
+from .ffmpeg import binary_runs
 from .gain import db_to_gain, volume_to_gain
 from .models import (
     BYTES_PER_SAMPLE,
@@ -109,6 +110,7 @@ __all__ = [
     "UnknownVoiceError",
     "VoiceEngine",
     "VoiceInfo",
+    "binary_runs",
     "cancel_and_wait",
     "clean_text",
     "db_to_gain",
