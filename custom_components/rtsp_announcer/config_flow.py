@@ -685,32 +685,29 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the options form, defaulting to the current options."""
     return vol.Schema(
         {
-            vol.Required(
-                CONF_CODEC, default=options.get(CONF_CODEC, DEFAULT_CODEC)
-            ): _select(CONF_CODEC, [str(codec) for codec in Codec]),
-            vol.Required(
-                CONF_PCM_TRANSPORT,
-                default=options.get(CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT),
-            ): _select(CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]),
+            _current(options, CONF_CODEC, DEFAULT_CODEC): _select(
+                CONF_CODEC, [str(codec) for codec in Codec]
+            ),
+            _current(options, CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT): _select(
+                CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]
+            ),
             # Select options are strings; the rate is stored as an int.
             vol.Required(
                 CONF_SAMPLE_RATE,
                 default=str(options.get(CONF_SAMPLE_RATE, DEFAULT_SAMPLE_RATE)),
             ): _select(CONF_SAMPLE_RATE, [str(rate) for rate in SAMPLE_RATES]),
-            vol.Required(
-                CONF_RTSP_TRANSPORT,
-                default=options.get(CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT),
-            ): _select(CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]),
-            vol.Required(
-                CONF_FRAME_MS, default=options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)
-            ): _slider(FRAME_MS_RANGE, 1, "ms"),
-            vol.Required(
-                CONF_LEAD_MS, default=options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)
-            ): _slider(LEAD_MS_RANGE, 5, "ms"),
-            vol.Required(
-                CONF_IDLE_BLOCK_MS,
-                default=options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS),
-            ): _slider(IDLE_BLOCK_MS_RANGE, 10, "ms"),
+            _current(options, CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT): _select(
+                CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]
+            ),
+            _current(options, CONF_FRAME_MS, DEFAULT_FRAME_MS): _slider(
+                FRAME_MS_RANGE, 1, "ms"
+            ),
+            _current(options, CONF_LEAD_MS, DEFAULT_LEAD_MS): _slider(
+                LEAD_MS_RANGE, 5, "ms"
+            ),
+            _current(options, CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS): _slider(
+                IDLE_BLOCK_MS_RANGE, 10, "ms"
+            ),
             vol.Optional(
                 CONF_VOICE_ENGINE,
                 description={"suggested_value": options.get(CONF_VOICE_ENGINE)},
@@ -719,25 +716,18 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                 CONF_FALLBACK_ENGINE,
                 description={"suggested_value": options.get(CONF_FALLBACK_ENGINE)},
             ): _TTS_SELECTOR,
-            vol.Required(
-                CONF_FIRST_AUDIO_TIMEOUT,
-                default=options.get(
-                    CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
-                ),
+            _current(
+                options, CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
             ): _box(FIRST_AUDIO_TIMEOUT_RANGE, 0.5, "s"),
         }
         | {
-            vol.Required(key, default=options.get(key, default)): _box(bounds, 1, "s")
+            _current(options, key, default): _box(bounds, 1, "s")
             for key, default, bounds in _TIME_LIMITS
         }
         | {
-            vol.Required(
-                CONF_PREANNOUNCE,
-                default=options.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE),
-            ): BooleanSelector(),
-            vol.Required(
-                CONF_PREANNOUNCE_SOUND,
-                default=options.get(CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND),
+            _current(options, CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE): BooleanSelector(),
+            _current(
+                options, CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND
             ): SelectSelector(
                 SelectSelectorConfig(
                     options=list(SOUNDS),
@@ -747,15 +737,13 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                     custom_value=True,
                 )
             ),
-            vol.Required(
-                CONF_LEAD_IN, default=options.get(CONF_LEAD_IN, DEFAULT_LEAD_IN)
-            ): _box(LEAD_IN_RANGE, 0.1, "s"),
-            vol.Required(
-                CONF_GAIN_DB, default=options.get(CONF_GAIN_DB, DEFAULT_GAIN_DB)
-            ): _slider(GAIN_DB_RANGE, 1, "dB"),
-            vol.Required(
-                CONF_REPEAT, default=options.get(CONF_REPEAT, DEFAULT_REPEAT)
-            ): _box(REPEAT_RANGE, 1),
+            _current(options, CONF_LEAD_IN, DEFAULT_LEAD_IN): _box(
+                LEAD_IN_RANGE, 0.1, "s"
+            ),
+            _current(options, CONF_GAIN_DB, DEFAULT_GAIN_DB): _slider(
+                GAIN_DB_RANGE, 1, "dB"
+            ),
+            _current(options, CONF_REPEAT, DEFAULT_REPEAT): _box(REPEAT_RANGE, 1),
             vol.Required(
                 CONF_VIDEO, default=bool(options.get(CONF_VIDEO, DEFAULT_VIDEO))
             ): BooleanSelector(),
@@ -793,13 +781,12 @@ def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the screen's form, defaulting to the current options."""
     return vol.Schema(
         {
-            vol.Required(
-                CONF_VIDEO_RESOLUTION,
-                default=options.get(CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION),
-            ): _select(CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS),
-            vol.Required(
-                CONF_VIDEO_FPS, default=options.get(CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS)
-            ): _slider(VIDEO_FPS_RANGE, 1, "fps"),
+            _current(options, CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION): _select(
+                CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS
+            ),
+            _current(options, CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS): _slider(
+                VIDEO_FPS_RANGE, 1, "fps"
+            ),
             vol.Required(
                 CONF_VIDEO_BACKGROUND,
                 default=list(
@@ -816,14 +803,12 @@ def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
                     options.get(CONF_VIDEO_TEXT_COLOR, DEFAULT_VIDEO_TEXT_COLOR)
                 ),
             ): ColorRGBSelector(),
-            vol.Required(
-                CONF_VIDEO_TEXT_SIZE,
-                default=options.get(CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE),
-            ): _slider(VIDEO_TEXT_SIZE_RANGE, 1, "%"),
-            vol.Required(
-                CONF_VIDEO_HISTORY,
-                default=options.get(CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY),
-            ): _box(VIDEO_HISTORY_RANGE, 1),
+            _current(options, CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE): _slider(
+                VIDEO_TEXT_SIZE_RANGE, 1, "%"
+            ),
+            _current(options, CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY): _box(
+                VIDEO_HISTORY_RANGE, 1
+            ),
             vol.Optional(CONF_VIDEO_READER_URL): _URL_SELECTOR,
         }
     )
@@ -863,6 +848,11 @@ def _select(translation_key: str, choices: Sequence[str]) -> SelectSelector:
             translation_key=translation_key,
         )
     )
+
+
+def _current(options: Mapping[str, Any], key: str, default: Any) -> vol.Required:
+    """A field of the form that starts at the option's current value."""
+    return vol.Required(key, default=options.get(key, default))
 
 
 def _number(
