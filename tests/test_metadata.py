@@ -498,7 +498,9 @@ def test_translation_keys_used_in_code_exist() -> None:
     for path in INTEGRATION.glob("*.py"):
         source = path.read_text(encoding="utf-8")
         keys = re.findall(r'\btranslation_key="(\w+)"', source)
-        keys += re.findall(r'_validation_error\(\s*"(\w+)"', source)
+        keys += re.findall(
+            r'\b(?:validation_error|failure|not_ready)\(\s*"(\w+)"', source
+        )
         for key in keys:
             assert key in known, f"{path.name}: {key} is not in strings.json"
         for key in re.findall(r'_attr_translation_key = "(\w+)"', source):

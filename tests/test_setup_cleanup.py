@@ -50,7 +50,7 @@ async def test_ffmpeg_missing_starts_nothing(
     started: list[tuple[AudioStream, Path | None]],
 ) -> None:
     entry = add_entry(hass, receiver.url)
-    with patch(f"{PACKAGE}._binary_runs", return_value=False):
+    with patch(f"{PACKAGE}.binary_runs", return_value=False):
         assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert ffmpeg_children() == []

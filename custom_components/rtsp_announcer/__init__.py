@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Final
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.start import async_at_started
@@ -32,6 +30,7 @@ from .audio import (
     RtspTransport,
     StreamSettings,
     Supervision,
+    binary_runs,
     redact_url,
 )
 from .const import (
@@ -47,6 +46,7 @@ from .const import (
     LOGGER,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
+from .errors import not_ready
 from .repairs import async_check_voice, async_clear_voice_issue
 from .screen import ScreenBackground, screen_style, video_settings
 from .services import async_setup_services
@@ -108,11 +108,8 @@ async def async_setup_entry(
 ) -> bool:
     """Start the entry's stream and its entities."""
     binary = get_ffmpeg_manager(hass).binary
-    if not await _binary_runs(binary):
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="ffmpeg_not_found",
-        )
+    if not await binary_runs(binary):
+        raise not_ready("ffmpeg_not_found")
     stream = AudioStream(
         settings_from_entry(entry),
         binary=binary,
@@ -245,18 +242,3 @@ class _StreamHealth:
         for issue in self._raised:
             ir.async_delete_issue(self._hass, DOMAIN, issue)
         self._raised.clear()
-
-
-async def _binary_runs(binary: str) -> bool:
-    """Whether the ffmpeg binary can be started at all."""
-    try:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            "-version",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-    except OSError:
-        return False
-    return await process.wait() == 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -23,7 +23,7 @@ from typing import Any
 
 from homeassistant.components import tts
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
@@ -38,14 +38,11 @@ from .audio import (
     AudioStream,
     DecodeError,
     DecodeLimits,
-    InvalidOptionError,
     ItemState,
     PlaybackItem,
     QueueFullError,
     SpeechEngineError,
     SpeechOptions,
-    UnknownLanguageError,
-    UnknownVoiceError,
     VoiceEngine,
     VoiceInfo,
     clean_text,
@@ -81,9 +78,16 @@ from .const import (
     MAX_MESSAGE_LENGTH,
     SOUNDS,
 )
+from .errors import (
+    decode_failed,
+    failure,
+    message_too_long,
+    speech_error,
+    validation_error,
+)
 from .media import async_resolve_media_source
-from .speech import SharedSpeech
-from .voices import StreamVoices, TtsEntityVoice, engine_failure
+from .speech import SharedSpeech, async_resolve_speech
+from .voices import StreamVoices, TtsEntityVoice, engine_audio, engine_failure
 
 _TTS_MEDIA_SOURCE = "media-source://tts/"
 # The path of a TTS media-source id that names a result stream created before
@@ -91,7 +95,6 @@ _TTS_MEDIA_SOURCE = "media-source://tts/"
 _TTS_STREAM_PATH = "-stream-"
 _SOUNDS_DIR = Path(__file__).parent / "sounds"
 DEFAULT_CHIME = str(_SOUNDS_DIR / f"{DEFAULT_PREANNOUNCE_SOUND}.flac")
-SPEECH_OPTIONS = ("voice", "rate", "pitch", "volume", "gap")
 # Cached PCM is fed in slices so the item's bounded buffer applies to it too.
 _FEED_SECONDS = 0.5
 _EVENT_TYPES = {
@@ -270,39 +273,8 @@ def display_text(text: str | None, message: str) -> str | None:
     if text is None:
         text = message[:MAX_DISPLAY_LENGTH]
     elif len(text) > MAX_DISPLAY_LENGTH:
-        raise _validation_error("display_text_too_long", limit=str(MAX_DISPLAY_LENGTH))
+        raise validation_error("display_text_too_long", limit=str(MAX_DISPLAY_LENGTH))
     return clean_text(text) or None
-
-
-def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders=placeholders or None,
-    )
-
-
-def voice_option(options: Mapping[str, Any]) -> str | None:
-    """The `voice` option, which must be text when given."""
-    voice = options.get("voice")
-    if voice is None or isinstance(voice, str):
-        return voice
-    raise InvalidOptionError(f"voice must be text, got {voice!r}")
-
-
-def speech_error(err: AnnouncerError) -> HomeAssistantError:
-    """Map an audio-core error to the translated error a user sees."""
-    if isinstance(err, UnknownLanguageError):
-        return _validation_error("unknown_language", error=str(err))
-    if isinstance(err, UnknownVoiceError):
-        return _validation_error("unknown_voice", error=str(err))
-    if isinstance(err, InvalidOptionError):
-        return _validation_error("invalid_option", error=str(err))
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="speech_failed",
-        translation_placeholders={"error": str(err)},
-    )
 
 
 class Announcer:
@@ -356,10 +328,10 @@ class Announcer:
         # Every way in (the action, tts.speak and play_media, notify) comes
         # here: the limit is checked before any work on the text.
         if request.message is not None and len(request.message) > MAX_MESSAGE_LENGTH:
-            raise _validation_error("message_too_long", limit=str(MAX_MESSAGE_LENGTH))
+            raise message_too_long()
         message = clean_text(request.message or "")
         if not message and not request.media_id:
-            raise _validation_error("nothing_to_announce")
+            raise validation_error("nothing_to_announce")
         display = display_text(request.display_text, message)
         chime = await self._chime_part(request)
         body: list[Part] = []
@@ -463,11 +435,7 @@ class Announcer:
         entity_id = self.entity_id or self.stream.label
         if not self.stream.available and request.wait:
             # Fire-and-forget callers get queued for when the stream returns.
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="stream_unavailable",
-                translation_placeholders={"entity_id": entity_id},
-            )
+            raise failure("stream_unavailable", entity_id=entity_id)
         if len(self.stream.queue) >= self.stream.queue.max_items:
             raise self._queue_full()
 
@@ -491,13 +459,10 @@ class Announcer:
         return item
 
     def _queue_full(self) -> HomeAssistantError:
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="queue_full",
-            translation_placeholders={
-                "entity_id": self.entity_id or self.stream.label,
-                "limit": str(self.stream.queue.max_items),
-            },
+        return failure(
+            "queue_full",
+            entity_id=self.entity_id or self.stream.label,
+            limit=str(self.stream.queue.max_items),
         )
 
     @callback
@@ -592,7 +557,7 @@ class Announcer:
         if not speakers:
             if refusal is not None:
                 raise refusal
-            raise _validation_error("no_voice", entity_id=self.entity_id or "")
+            raise validation_error("no_voice", entity_id=self.entity_id or "")
         return self._voices_part(message, speakers, fallback=fallback)
 
     async def _speaker(
@@ -611,7 +576,7 @@ class Announcer:
         try:
             voice.prepare(request.language)
         except HomeAssistantError as err:
-            raise _validation_error(
+            raise validation_error(
                 "tts_failed", entity_id=engine, error=str(err)
             ) from err
         rate = self.stream.settings.sample_rate
@@ -674,22 +639,11 @@ class Announcer:
     async def _local_speaker(
         self, entity_id: str, message: str, request: AnnounceRequest
     ) -> _Speaker:
-        options = dict(request.options)
-        unknown = set(options) - set(SPEECH_OPTIONS)
-        if unknown:
-            raise _validation_error("invalid_option", error=", ".join(sorted(unknown)))
-        language = request.language or self._hass.config.language
-        engine = self._speech.engine
-        try:
-            speech = SpeechOptions.create(
-                rate=options.get("rate"),
-                pitch=options.get("pitch"),
-                volume=options.get("volume"),
-                gap=options.get("gap"),
-            )
-            voice = await engine.resolve_voice(language, voice_option(options))
-        except AnnouncerError as err:
-            raise speech_error(err) from err
+        voice, speech = await async_resolve_speech(
+            self._speech.engine,
+            request.language or self._hass.config.language,
+            request.options,
+        )
         text = normalize_text(message, voice.language)
         return _Speaker(entity_id, self._local_audio(text, voice, speech))
 
@@ -712,14 +666,8 @@ class Announcer:
             rendered = bytearray()
             try:
                 async with aclosing(
-                    engine.stream(
-                        text,
-                        sample_rate=rate,
-                        voice=voice.identifier,
-                        rate=options.rate,
-                        pitch=options.pitch,
-                        volume=options.volume,
-                        gap=options.gap,
+                    engine.stream_with(
+                        text, options, sample_rate=rate, voice=voice.identifier
                     )
                 ) as chunks:
                     async for pcm in chunks:
@@ -750,12 +698,9 @@ class Announcer:
                     played = item.samples_played
                     bound = limit
                     continue
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="announcement_timeout",
-                    translation_placeholders={
-                        "entity_id": self.entity_id or self.stream.label
-                    },
+                raise failure(
+                    "announcement_timeout",
+                    entity_id=self.entity_id or self.stream.label,
                 ) from None
             return
 
@@ -777,10 +722,8 @@ class Announcer:
         """Play a TTS result stream that someone else created and filled."""
         result = tts.async_get_stream(self._hass, token)
         if result is None:
-            raise _validation_error(
-                "decode_failed",
-                media_id=media_id,
-                error="no such TTS result stream (it may have expired)",
+            raise decode_failed(
+                media_id, "no such TTS result stream (it may have expired)"
             )
         return self._result_part(result, limits)
 
@@ -791,7 +734,7 @@ class Announcer:
         async def play(item: PlaybackItem) -> bool:
             produced = await decode_to(
                 item.feed,
-                _tts_chunks(result.async_stream_result()),
+                engine_audio(result.async_stream_result()),
                 binary=stream.binary,
                 sample_rate=stream.settings.sample_rate,
                 item=item,
@@ -960,9 +903,7 @@ def _tts_media(media_id: str) -> TtsMessage | TtsStream:
     try:
         return parse_tts_media_id(media_id)
     except ValueError as err:
-        raise _validation_error(
-            "decode_failed", media_id=media_id, error=str(err)
-        ) from err
+        raise decode_failed(media_id, err) from err
 
 
 def _silence_part(seconds: float) -> Part:
@@ -981,16 +922,6 @@ async def _feed_all(item: PlaybackItem, pcm: bytes) -> bool:
         if not await item.feed(pcm[start : start + step]):
             return False
     return True
-
-
-async def _tts_chunks(chunks: AsyncIterable[bytes]) -> AsyncIterable[bytes]:
-    """Pass another engine's audio through, turning its failures into ours."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except HomeAssistantError as err:
-        msg = f"the TTS entity failed: {err}"
-        raise DecodeError(msg) from err
 
 
 def response_for(item: PlaybackItem, called_at: float) -> dict[str, Any]:
@@ -1015,8 +946,4 @@ async def async_wait_played(item: PlaybackItem) -> None:
     """Wait until the item has played; raise its failure as a translated error."""
     await item.wait()
     if item.error is not None and item.state is not ItemState.CANCELLED:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="announcement_failed",
-            translation_placeholders={"error": str(item.error)},
-        )
+        raise failure("announcement_failed", error=str(item.error))

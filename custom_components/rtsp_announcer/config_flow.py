@@ -116,24 +116,19 @@ from .const import (
     DEFAULT_VIDEO_TEXT_COLOR,
     DEFAULT_VIDEO_TEXT_SIZE,
     DOMAIN,
+    FIRST_AUDIO_TIMEOUT_RANGE,
+    GAIN_DB_RANGE,
+    LEAD_IN_RANGE,
     LOGGER,
-    MAX_FIRST_AUDIO_TIMEOUT,
-    MAX_GAIN_DB,
-    MAX_LEAD_IN,
-    MAX_NETWORK_TIMEOUT,
-    MAX_QUEUE_AGE,
-    MAX_REPEAT,
-    MAX_SOURCE_TIMEOUT,
-    MAX_VIDEO_FPS,
-    MAX_VIDEO_HISTORY,
-    MAX_VIDEO_TEXT_SIZE,
-    MIN_FIRST_AUDIO_TIMEOUT,
-    MIN_GAIN_DB,
-    MIN_TIMEOUT,
-    MIN_VIDEO_FPS,
-    MIN_VIDEO_TEXT_SIZE,
+    MAX_QUEUE_AGE_RANGE,
+    NETWORK_TIMEOUT_RANGE,
+    REPEAT_RANGE,
     SOUNDS,
+    SOURCE_TIMEOUT_RANGE,
+    VIDEO_FPS_RANGE,
+    VIDEO_HISTORY_RANGE,
     VIDEO_RESOLUTIONS,
+    VIDEO_TEXT_SIZE_RANGE,
 )
 from .media import async_resolve_media_source
 
@@ -690,32 +685,29 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the options form, defaulting to the current options."""
     return vol.Schema(
         {
-            vol.Required(
-                CONF_CODEC, default=options.get(CONF_CODEC, DEFAULT_CODEC)
-            ): _select(CONF_CODEC, [str(codec) for codec in Codec]),
-            vol.Required(
-                CONF_PCM_TRANSPORT,
-                default=options.get(CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT),
-            ): _select(CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]),
+            _current(options, CONF_CODEC, DEFAULT_CODEC): _select(
+                CONF_CODEC, [str(codec) for codec in Codec]
+            ),
+            _current(options, CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT): _select(
+                CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]
+            ),
             # Select options are strings; the rate is stored as an int.
             vol.Required(
                 CONF_SAMPLE_RATE,
                 default=str(options.get(CONF_SAMPLE_RATE, DEFAULT_SAMPLE_RATE)),
             ): _select(CONF_SAMPLE_RATE, [str(rate) for rate in SAMPLE_RATES]),
-            vol.Required(
-                CONF_RTSP_TRANSPORT,
-                default=options.get(CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT),
-            ): _select(CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]),
-            vol.Required(
-                CONF_FRAME_MS, default=options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)
-            ): _milliseconds(*FRAME_MS_RANGE, 1),
-            vol.Required(
-                CONF_LEAD_MS, default=options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)
-            ): _milliseconds(*LEAD_MS_RANGE, 5),
-            vol.Required(
-                CONF_IDLE_BLOCK_MS,
-                default=options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS),
-            ): _milliseconds(*IDLE_BLOCK_MS_RANGE, 10),
+            _current(options, CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT): _select(
+                CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]
+            ),
+            _current(options, CONF_FRAME_MS, DEFAULT_FRAME_MS): _slider(
+                FRAME_MS_RANGE, 1, "ms"
+            ),
+            _current(options, CONF_LEAD_MS, DEFAULT_LEAD_MS): _slider(
+                LEAD_MS_RANGE, 5, "ms"
+            ),
+            _current(options, CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS): _slider(
+                IDLE_BLOCK_MS_RANGE, 10, "ms"
+            ),
             vol.Optional(
                 CONF_VOICE_ENGINE,
                 description={"suggested_value": options.get(CONF_VOICE_ENGINE)},
@@ -724,33 +716,18 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                 CONF_FALLBACK_ENGINE,
                 description={"suggested_value": options.get(CONF_FALLBACK_ENGINE)},
             ): _TTS_SELECTOR,
-            vol.Required(
-                CONF_FIRST_AUDIO_TIMEOUT,
-                default=options.get(
-                    CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
-                ),
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_FIRST_AUDIO_TIMEOUT,
-                    max=MAX_FIRST_AUDIO_TIMEOUT,
-                    step=0.5,
-                    unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
+            _current(
+                options, CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
+            ): _box(FIRST_AUDIO_TIMEOUT_RANGE, 0.5, "s"),
         }
         | {
-            vol.Required(key, default=options.get(key, default)): _seconds(maximum)
-            for key, default, maximum in _TIME_LIMITS
+            _current(options, key, default): _box(bounds, 1, "s")
+            for key, default, bounds in _TIME_LIMITS
         }
         | {
-            vol.Required(
-                CONF_PREANNOUNCE,
-                default=options.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE),
-            ): BooleanSelector(),
-            vol.Required(
-                CONF_PREANNOUNCE_SOUND,
-                default=options.get(CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND),
+            _current(options, CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE): BooleanSelector(),
+            _current(
+                options, CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND
             ): SelectSelector(
                 SelectSelectorConfig(
                     options=list(SOUNDS),
@@ -760,35 +737,13 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                     custom_value=True,
                 )
             ),
-            vol.Required(
-                CONF_LEAD_IN, default=options.get(CONF_LEAD_IN, DEFAULT_LEAD_IN)
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=0,
-                    max=MAX_LEAD_IN,
-                    step=0.1,
-                    unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
-                )
+            _current(options, CONF_LEAD_IN, DEFAULT_LEAD_IN): _box(
+                LEAD_IN_RANGE, 0.1, "s"
             ),
-            vol.Required(
-                CONF_GAIN_DB, default=options.get(CONF_GAIN_DB, DEFAULT_GAIN_DB)
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_GAIN_DB,
-                    max=MAX_GAIN_DB,
-                    step=1,
-                    unit_of_measurement="dB",
-                    mode=NumberSelectorMode.SLIDER,
-                )
+            _current(options, CONF_GAIN_DB, DEFAULT_GAIN_DB): _slider(
+                GAIN_DB_RANGE, 1, "dB"
             ),
-            vol.Required(
-                CONF_REPEAT, default=options.get(CONF_REPEAT, DEFAULT_REPEAT)
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=1, max=MAX_REPEAT, step=1, mode=NumberSelectorMode.BOX
-                )
-            ),
+            _current(options, CONF_REPEAT, DEFAULT_REPEAT): _box(REPEAT_RANGE, 1),
             vol.Required(
                 CONF_VIDEO, default=bool(options.get(CONF_VIDEO, DEFAULT_VIDEO))
             ): BooleanSelector(),
@@ -826,20 +781,11 @@ def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the screen's form, defaulting to the current options."""
     return vol.Schema(
         {
-            vol.Required(
-                CONF_VIDEO_RESOLUTION,
-                default=options.get(CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION),
-            ): _select(CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS),
-            vol.Required(
-                CONF_VIDEO_FPS, default=options.get(CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS)
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_VIDEO_FPS,
-                    max=MAX_VIDEO_FPS,
-                    step=1,
-                    unit_of_measurement="fps",
-                    mode=NumberSelectorMode.SLIDER,
-                )
+            _current(options, CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION): _select(
+                CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS
+            ),
+            _current(options, CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS): _slider(
+                VIDEO_FPS_RANGE, 1, "fps"
             ),
             vol.Required(
                 CONF_VIDEO_BACKGROUND,
@@ -857,50 +803,23 @@ def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
                     options.get(CONF_VIDEO_TEXT_COLOR, DEFAULT_VIDEO_TEXT_COLOR)
                 ),
             ): ColorRGBSelector(),
-            vol.Required(
-                CONF_VIDEO_TEXT_SIZE,
-                default=options.get(CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE),
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_VIDEO_TEXT_SIZE,
-                    max=MAX_VIDEO_TEXT_SIZE,
-                    step=1,
-                    unit_of_measurement="%",
-                    mode=NumberSelectorMode.SLIDER,
-                )
+            _current(options, CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE): _slider(
+                VIDEO_TEXT_SIZE_RANGE, 1, "%"
             ),
-            vol.Required(
-                CONF_VIDEO_HISTORY,
-                default=options.get(CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY),
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=0, max=MAX_VIDEO_HISTORY, step=1, mode=NumberSelectorMode.BOX
-                )
+            _current(options, CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY): _box(
+                VIDEO_HISTORY_RANGE, 1
             ),
             vol.Optional(CONF_VIDEO_READER_URL): _URL_SELECTOR,
         }
     )
 
 
-# The time limits of a stream: option, default, maximum (seconds).
+# The time limits of a stream: option, default, range (seconds).
 _TIME_LIMITS: Final = (
-    (CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT, MAX_SOURCE_TIMEOUT),
-    (CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, MAX_NETWORK_TIMEOUT),
-    (CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE, MAX_QUEUE_AGE),
+    (CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT, SOURCE_TIMEOUT_RANGE),
+    (CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_RANGE),
+    (CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE, MAX_QUEUE_AGE_RANGE),
 )
-
-
-def _seconds(maximum: float) -> NumberSelector:
-    """Return a box for a time limit in seconds."""
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=MIN_TIMEOUT,
-            max=maximum,
-            step=1,
-            unit_of_measurement="s",
-            mode=NumberSelectorMode.BOX,
-        )
-    )
 
 
 _TTS_SELECTOR: Final = EntitySelector(EntitySelectorConfig(domain="tts"))
@@ -931,17 +850,34 @@ def _select(translation_key: str, choices: Sequence[str]) -> SelectSelector:
     )
 
 
-def _milliseconds(minimum: int, maximum: int, step: int) -> NumberSelector:
-    """Return a slider for a duration in milliseconds."""
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=minimum,
-            max=maximum,
-            step=step,
-            unit_of_measurement="ms",
-            mode=NumberSelectorMode.SLIDER,
-        )
-    )
+def _current(options: Mapping[str, Any], key: str, default: Any) -> vol.Required:
+    """A field of the form that starts at the option's current value."""
+    return vol.Required(key, default=options.get(key, default))
+
+
+def _number(
+    bounds: tuple[float, float],
+    step: float,
+    unit: str | None,
+    mode: NumberSelectorMode,
+) -> NumberSelector:
+    low, high = bounds
+    config = NumberSelectorConfig(min=low, max=high, step=step, mode=mode)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _box(
+    bounds: tuple[float, float], step: float, unit: str | None = None
+) -> NumberSelector:
+    """Return a box for a number typed in, from `bounds[0]` to `bounds[1]`."""
+    return _number(bounds, step, unit, NumberSelectorMode.BOX)
+
+
+def _slider(bounds: tuple[float, float], step: float, unit: str) -> NumberSelector:
+    """Return a slider from `bounds[0]` to `bounds[1]`."""
+    return _number(bounds, step, unit, NumberSelectorMode.SLIDER)
 
 
 def _tts_entity(hass: HomeAssistant, entity_id: str) -> TextToSpeechEntity | None:

@@ -32,8 +32,7 @@ CONF_VOICE: Final = "voice"
 CONF_FALLBACK_ENGINE: Final = "fallback_engine"
 CONF_FIRST_AUDIO_TIMEOUT: Final = "first_audio_timeout"
 DEFAULT_FIRST_AUDIO_TIMEOUT: Final = 5.0
-MIN_FIRST_AUDIO_TIMEOUT: Final = 0.5
-MAX_FIRST_AUDIO_TIMEOUT: Final = 30.0
+FIRST_AUDIO_TIMEOUT_RANGE: Final = (0.5, 30.0)
 # Consecutive failures that open an engine's breaker, and its cool-down (s).
 BREAKER_FAILURES: Final = 3
 BREAKER_COOL_DOWN: Final = 30.0
@@ -47,10 +46,10 @@ CONF_MAX_QUEUE_AGE: Final = "max_queue_age"
 DEFAULT_SOURCE_TIMEOUT: Final = 300.0
 DEFAULT_NETWORK_TIMEOUT: Final = 5.0
 DEFAULT_MAX_QUEUE_AGE: Final = 120.0
-MIN_TIMEOUT: Final = 1.0
-MAX_SOURCE_TIMEOUT: Final = 3600.0
-MAX_NETWORK_TIMEOUT: Final = 60.0
-MAX_QUEUE_AGE: Final = 3600.0
+# Each (min, max), as the audio core's `*_RANGE`.
+SOURCE_TIMEOUT_RANGE: Final = (1.0, 3600.0)
+NETWORK_TIMEOUT_RANGE: Final = (1.0, 60.0)
+MAX_QUEUE_AGE_RANGE: Final = (1.0, 3600.0)
 
 
 # Seconds the config flow waits for the RTSP server to accept a TCP connection.
@@ -103,16 +102,15 @@ DEFAULT_PREANNOUNCE: Final = True
 DEFAULT_PREANNOUNCE_SOUND: Final = "chime"
 # Seconds of silence before an announcement's first sound.
 DEFAULT_LEAD_IN: Final = 0.0
-MAX_LEAD_IN: Final = 5.0
+LEAD_IN_RANGE: Final = (0.0, 5.0)
 # Gain in dB applied to every announcement of the stream.
 DEFAULT_GAIN_DB: Final = 0.0
-MIN_GAIN_DB: Final = -30.0
-MAX_GAIN_DB: Final = 12.0
+GAIN_DB_RANGE: Final = (-30.0, 12.0)
 DEFAULT_REPEAT: Final = 1
-MAX_REPEAT: Final = 10
+REPEAT_RANGE: Final = (1, 10)
 # Seconds of silence between two repetitions.
 DEFAULT_REPEAT_GAP: Final = 1.0
-MAX_REPEAT_GAP: Final = 60.0
+REPEAT_GAP_RANGE: Final = (0.0, 60.0)
 
 # The call-number screen (the options flow's screen step): an H.264 track in
 # the same RTSP session, off by default.
@@ -130,13 +128,11 @@ VIDEO_RESOLUTIONS: Final = ("640x360", "1280x720", "1920x1080")
 DEFAULT_VIDEO: Final = False
 DEFAULT_VIDEO_RESOLUTION: Final = "1280x720"
 DEFAULT_VIDEO_FPS: Final = 5
-MIN_VIDEO_FPS: Final = 1
-MAX_VIDEO_FPS: Final = 10
+VIDEO_FPS_RANGE: Final = (1, 10)
 DEFAULT_VIDEO_BACKGROUND: Final = (0, 0, 0)
 DEFAULT_VIDEO_TEXT_COLOR: Final = (255, 255, 255)
 # Height of the current text, in percent of the picture's height.
 DEFAULT_VIDEO_TEXT_SIZE: Final = 30
-MIN_VIDEO_TEXT_SIZE: Final = 5
-MAX_VIDEO_TEXT_SIZE: Final = 80
+VIDEO_TEXT_SIZE_RANGE: Final = (5, 80)
 DEFAULT_VIDEO_HISTORY: Final = 3
-MAX_VIDEO_HISTORY: Final = 10
+VIDEO_HISTORY_RANGE: Final = (0, 10)

@@ -7,11 +7,10 @@ from pathlib import Path
 from homeassistant.components import media_source
 from homeassistant.components.media_player import async_process_play_media_url
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.network import is_hass_url
 
-from .audio import redact_text, redact_url
-from .const import DOMAIN
+from .errors import decode_failed, media_not_allowed, validation_error
 
 _LOCAL_MEDIA_PREFIX = "/media/"
 _URL_SCHEMES = ("http://", "https://")
@@ -35,12 +34,10 @@ async def async_resolve_media_source(
                 hass, media_id, entity_id
             )
         except media_source.Unresolvable as err:
-            raise _decode_failed(media_id, err) from err
+            raise decode_failed(media_id, err) from err
         mime_type = play_media.mime_type
         if mime_type and not mime_type.startswith("audio/"):
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="unsupported_media"
-            )
+            raise validation_error("unsupported_media")
         local = await _local_media_path(hass, play_media.url)
         if local is not None:
             return local, mime_type
@@ -55,7 +52,7 @@ async def async_resolve_media_source(
             or is_hass_url(hass, media_id)
             or hass.config.is_allowed_external_url(media_id)
         ):
-            raise _not_allowed(media_id)
+            raise media_not_allowed(media_id)
         return async_process_play_media_url(hass, media_id), mime_type
     if media_id.startswith("/") and (
         path := await hass.async_add_executor_job(_allowed_file, hass, media_id)
@@ -66,29 +63,8 @@ async def async_resolve_media_source(
         try:
             return async_process_play_media_url(hass, media_id), mime_type
         except HomeAssistantError as err:
-            raise _decode_failed(media_id, err) from err
-    raise _not_allowed(media_id)
-
-
-def _decode_failed(media_id: str, err: Exception) -> ServiceValidationError:
-    """Refuse a media id that cannot be resolved; credentials redacted."""
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="decode_failed",
-        translation_placeholders={
-            "media_id": redact_url(media_id),
-            "error": redact_text(str(err), media_id),
-        },
-    )
-
-
-def _not_allowed(media_id: str) -> ServiceValidationError:
-    """Refuse a media id; the same words whether or not its host answers."""
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="media_not_allowed",
-        translation_placeholders={"media_id": redact_url(media_id)},
-    )
+            raise decode_failed(media_id, err) from err
+    raise media_not_allowed(media_id)
 
 
 async def _local_media_path(hass: HomeAssistant, url: str) -> str | None:

@@ -16,7 +16,6 @@ from homeassistant.components.media_player import (
     MediaType,
 )
 from homeassistant.core import HomeAssistant, ServiceResponse
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import (
     ExtraStoredData,
@@ -25,9 +24,9 @@ from homeassistant.helpers.restore_state import (
 )
 
 from .announce import AnnounceRequest, Priority, display_text
-from .const import DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
+from .errors import validation_error
 from .services import async_setup_platform_services
 
 # The stream serialises everything through its own queue. No limit also lets
@@ -170,11 +169,7 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity, RestoreEntit
         """Show `text` on the stream's screen without speaking."""
         screen = self._stream.screen
         if screen is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="screen_off",
-                translation_placeholders={"entity_id": self.entity_id},
-            )
+            raise validation_error("screen_off", entity_id=self.entity_id)
         screen.show(display_text(text, "") if text else None, seconds=seconds)
 
     async def async_media_stop(self) -> None:
@@ -204,8 +199,4 @@ class RtspStreamMediaPlayer(RtspAnnouncerEntity, MediaPlayerEntity, RestoreEntit
                 ),
             )
         except BrowseError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="browse_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise validation_error("browse_failed", error=str(err)) from err

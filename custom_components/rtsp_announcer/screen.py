@@ -41,16 +41,15 @@ from .const import (
     DEFAULT_VIDEO_TEXT_COLOR,
     DEFAULT_VIDEO_TEXT_SIZE,
     LOGGER,
-    MAX_VIDEO_FPS,
-    MAX_VIDEO_HISTORY,
-    MAX_VIDEO_TEXT_SIZE,
-    MIN_VIDEO_FPS,
-    MIN_VIDEO_TEXT_SIZE,
+    VIDEO_FPS_RANGE,
+    VIDEO_HISTORY_RANGE,
     VIDEO_RESOLUTIONS,
+    VIDEO_TEXT_SIZE_RANGE,
 )
 
 
-def _bounded(value: Any, default: int, low: int, high: int) -> int:
+def _bounded(value: Any, default: int, bounds: tuple[int, int]) -> int:
+    low, high = bounds
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -78,9 +77,7 @@ def video_settings(options: Mapping[str, Any]) -> VideoSettings | None:
     if resolution not in VIDEO_RESOLUTIONS:
         resolution = DEFAULT_VIDEO_RESOLUTION
     width, height = (int(part) for part in resolution.split("x"))
-    fps = _bounded(
-        options.get(CONF_VIDEO_FPS), DEFAULT_VIDEO_FPS, MIN_VIDEO_FPS, MAX_VIDEO_FPS
-    )
+    fps = _bounded(options.get(CONF_VIDEO_FPS), DEFAULT_VIDEO_FPS, VIDEO_FPS_RANGE)
     return VideoSettings(width=width, height=height, fps=fps)
 
 
@@ -92,11 +89,10 @@ def screen_style(options: Mapping[str, Any]) -> ScreenStyle:
         text_size=_bounded(
             options.get(CONF_VIDEO_TEXT_SIZE),
             DEFAULT_VIDEO_TEXT_SIZE,
-            MIN_VIDEO_TEXT_SIZE,
-            MAX_VIDEO_TEXT_SIZE,
+            VIDEO_TEXT_SIZE_RANGE,
         ),
         history=_bounded(
-            options.get(CONF_VIDEO_HISTORY), DEFAULT_VIDEO_HISTORY, 0, MAX_VIDEO_HISTORY
+            options.get(CONF_VIDEO_HISTORY), DEFAULT_VIDEO_HISTORY, VIDEO_HISTORY_RANGE
         ),
     )
 

@@ -48,16 +48,14 @@ from .const import (
     ATTR_WAIT,
     DEFAULT_REPEAT_GAP,
     DOMAIN,
+    GAIN_DB_RANGE,
+    LEAD_IN_RANGE,
     MAX_DISPLAY_SECONDS,
-    MAX_GAIN_DB,
-    MAX_LEAD_IN,
-    MAX_REPEAT,
-    MAX_REPEAT_GAP,
-    MAX_SOURCE_TIMEOUT,
-    MIN_GAIN_DB,
-    MIN_TIMEOUT,
+    REPEAT_GAP_RANGE,
+    REPEAT_RANGE,
     SERVICE_ANNOUNCE,
     SERVICE_DISPLAY,
+    SOURCE_TIMEOUT_RANGE,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +76,12 @@ def media_id(value: Any) -> str | None:
     return text or None
 
 
+def _within(kind: type[float], bounds: tuple[float, float]) -> vol.All:
+    """A number of `kind` (int or float) from `bounds[0]` to `bounds[1]`."""
+    low, high = bounds
+    return vol.All(vol.Coerce(kind), vol.Range(min=low, max=high))
+
+
 # The action's own fields; Home Assistant adds the target fields.
 ANNOUNCE_FIELDS: dict[Any, Any] = {
     vol.Optional(ATTR_MESSAGE): cv.string,
@@ -95,20 +99,12 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
         [priority.value for priority in Priority]
     ),
     vol.Optional(ATTR_WAIT, default=True): cv.boolean,
-    vol.Optional(ATTR_TIMEOUT): vol.All(
-        vol.Coerce(float), vol.Range(min=MIN_TIMEOUT, max=MAX_SOURCE_TIMEOUT)
-    ),
-    vol.Optional(ATTR_LEAD_IN): vol.All(
-        vol.Coerce(float), vol.Range(min=0.0, max=MAX_LEAD_IN)
-    ),
-    vol.Optional(ATTR_GAIN_DB): vol.All(
-        vol.Coerce(float), vol.Range(min=MIN_GAIN_DB, max=MAX_GAIN_DB)
-    ),
-    vol.Optional(ATTR_REPEAT): vol.All(
-        vol.Coerce(int), vol.Range(min=1, max=MAX_REPEAT)
-    ),
-    vol.Optional(ATTR_REPEAT_GAP, default=DEFAULT_REPEAT_GAP): vol.All(
-        vol.Coerce(float), vol.Range(min=0.0, max=MAX_REPEAT_GAP)
+    vol.Optional(ATTR_TIMEOUT): _within(float, SOURCE_TIMEOUT_RANGE),
+    vol.Optional(ATTR_LEAD_IN): _within(float, LEAD_IN_RANGE),
+    vol.Optional(ATTR_GAIN_DB): _within(float, GAIN_DB_RANGE),
+    vol.Optional(ATTR_REPEAT): _within(int, REPEAT_RANGE),
+    vol.Optional(ATTR_REPEAT_GAP, default=DEFAULT_REPEAT_GAP): _within(
+        float, REPEAT_GAP_RANGE
     ),
     vol.Optional(ATTR_REPEAT_PREANNOUNCE, default=False): cv.boolean,
     vol.Optional(ATTR_DROPPABLE, default=False): cv.boolean,

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
-from .audio import PcmCache, SpeechEngine, SpeechEngineError
+from .audio import (
+    AnnouncerError,
+    InvalidOptionError,
+    PcmCache,
+    SpeechEngine,
+    SpeechEngineError,
+    SpeechOptions,
+    VoiceInfo,
+)
 from .const import DOMAIN, LOGGER
+from .errors import speech_error, unknown_options
+
+# The options the local voice takes, from an action call or a TTS request.
+SPEECH_OPTIONS: Final = ("voice", "rate", "pitch", "volume", "gap")
 
 
 @dataclass(slots=True)
@@ -50,3 +64,30 @@ async def async_release_speech(hass: HomeAssistant, entry_id: str) -> None:
         hass.data.pop(DATA_SPEECH, None)
         shared.cache.clear()
         await shared.engine.async_stop()
+
+
+def voice_option(options: Mapping[str, Any]) -> str | None:
+    """The `voice` option, which must be text when given."""
+    voice = options.get("voice")
+    if voice is None or isinstance(voice, str):
+        return voice
+    raise InvalidOptionError(f"voice must be text, got {voice!r}")
+
+
+async def async_resolve_speech(
+    engine: SpeechEngine, language: str, options: Mapping[str, Any]
+) -> tuple[VoiceInfo, SpeechOptions]:
+    """Check a request's options and pick its voice, or raise the translated error.
+
+    The one check of the local voice's options, whichever way the request
+    came in (an announcement or the TTS entity).
+    """
+    unknown = set(options) - set(SPEECH_OPTIONS)
+    if unknown:
+        raise unknown_options(unknown)
+    try:
+        speech = SpeechOptions.from_mapping(options)
+        voice = await engine.resolve_voice(language, voice_option(options))
+    except AnnouncerError as err:
+        raise speech_error(err) from err
+    return voice, speech

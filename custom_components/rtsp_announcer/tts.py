@@ -6,7 +6,7 @@ import asyncio
 import io
 import struct
 import wave
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -21,10 +21,8 @@ from homeassistant.components.tts import (
 # TTSAudioResponse from the package itself.
 from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .announce import SPEECH_OPTIONS, speech_error, voice_option
 from .audio import (
     BYTES_PER_SAMPLE,
     DEFAULT_LANGUAGE,
@@ -37,9 +35,11 @@ from .audio import (
     normalize_text,
     split_sentences,
 )
-from .const import DOMAIN, MAX_MESSAGE_LENGTH
+from .const import MAX_MESSAGE_LENGTH
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
+from .errors import message_too_long, speech_error
+from .speech import SPEECH_OPTIONS, async_resolve_speech
 
 # Synthesis runs on the shared engine's own thread, one request at a time.
 PARALLEL_UPDATES = 0
@@ -141,14 +141,6 @@ class SentenceBuffer:
         return split_sentences(text)
 
 
-def _message_too_long() -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="message_too_long",
-        translation_placeholders={"limit": str(MAX_MESSAGE_LENGTH)},
-    )
-
-
 class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
     """espeak-ng speaking locally: for any speaker, the TTS cache and Assist."""
 
@@ -208,33 +200,15 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
             return None
         return [Voice(voice.identifier, voice.name) for voice in voices]
 
-    async def _prepare(
-        self, language: str, options: Mapping[str, Any]
-    ) -> tuple[VoiceInfo, SpeechOptions]:
-        """Check the options and pick the voice, or raise the translated error."""
-        unknown = set(options) - set(SPEECH_OPTIONS)
-        if unknown:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_option",
-                translation_placeholders={"error": ", ".join(sorted(unknown))},
-            )
-        try:
-            speech = SpeechOptions.from_mapping(options)
-            voice = await self._speech.engine.resolve_voice(
-                language, voice_option(options)
-            )
-        except AnnouncerError as err:
-            raise speech_error(err) from err
-        return voice, speech
-
     async def async_get_tts_audio(
         self, message: str, language: str, options: dict[str, Any]
     ) -> TtsAudioType:
         """Render `message` as WAV on the engine's thread (never the executor)."""
         if len(message) > MAX_MESSAGE_LENGTH:
-            raise _message_too_long()
-        voice, speech = await self._prepare(language, options)
+            raise message_too_long()
+        voice, speech = await async_resolve_speech(
+            self._speech.engine, language, options
+        )
         engine = self._speech.engine
         try:
             pcm = await engine.synthesize(
@@ -262,7 +236,9 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
         Options and the voice are checked at once; too much text, or a
         failing synthesis, ends the audio with the translated error.
         """
-        voice, speech = await self._prepare(request.language, request.options)
+        voice, speech = await async_resolve_speech(
+            self._speech.engine, request.language, request.options
+        )
         return TTSAudioResponse(
             "wav", self._stream_wav(request.message_gen, voice, speech)
         )
@@ -310,7 +286,7 @@ class LocalVoiceEntity(RtspAnnouncerEntity, TextToSpeechEntity):
             async for text in pieces:
                 received += len(text)
                 if received > MAX_MESSAGE_LENGTH:
-                    raise _message_too_long()
+                    raise message_too_long()
                 for sentence in buffer.feed(text):
                     yield sentence
         for sentence in buffer.flush():

@@ -14,9 +14,8 @@ fails, and keeps one circuit breaker per engine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from typing import Any, Final
 
 from homeassistant.components import tts
@@ -32,6 +31,7 @@ from .audio import (
     LeadingSilenceTrimmer,
     PlaybackItem,
     SpeechEngineError,
+    cancel_and_wait,
     decode_to,
 )
 from .const import (
@@ -125,7 +125,7 @@ class TtsEntityVoice:
             try:
                 await decode_to(
                     put,
-                    _engine_audio(result.async_stream_result()),
+                    engine_audio(result.async_stream_result()),
                     binary=self._binary,
                     sample_rate=sample_rate,
                     item=scratch,
@@ -147,13 +147,11 @@ class TtsEntityVoice:
             if rest := trimmer.flush():
                 yield rest
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
-async def _engine_audio(chunks: AsyncGenerator[bytes]) -> AsyncGenerator[bytes]:
-    """Pass the entity's audio through, turning its failures into ours."""
+async def engine_audio(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes]:
+    """Pass a TTS entity's audio through, turning its failures into ours."""
     try:
         async for chunk in chunks:
             yield chunk

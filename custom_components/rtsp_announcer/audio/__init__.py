@@ -20,6 +20,7 @@ from .exceptions import (
     UnknownLanguageError,
     UnknownVoiceError,
 )
+from .ffmpeg import binary_runs
 from .gain import db_to_gain, volume_to_gain
 from .models import (
     BYTES_PER_SAMPLE,
@@ -59,6 +60,7 @@ from .speech import (
 )
 from .speech.protocol import VoiceEngine
 from .stream import AudioStream
+from .tasks import cancel_and_wait
 from .text import clean_text, normalize_text
 from .url import parse_rtsp_url, redact_text, redact_url, strip_credentials
 
@@ -108,6 +110,8 @@ __all__ = [
     "UnknownVoiceError",
     "VoiceEngine",
     "VoiceInfo",
+    "binary_runs",
+    "cancel_and_wait",
     "clean_text",
     "db_to_gain",
     "decode_to",

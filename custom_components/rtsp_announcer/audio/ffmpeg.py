@@ -83,6 +83,28 @@ def _codec_args(codec: Codec) -> list[str]:
     return ["-c:a", codec.value, "-ar", _G711_RATE]
 
 
+async def _ask(
+    binary: str, *args: str, stdout: int
+) -> asyncio.subprocess.Process | None:
+    """Start ffmpeg for a question, with no input and no log; None if it cannot."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            binary,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+
+
+async def binary_runs(binary: str) -> bool:
+    """Whether the ffmpeg binary can be started at all."""
+    process = await _ask(binary, "-version", stdout=asyncio.subprocess.DEVNULL)
+    return process is not None and await process.wait() == 0
+
+
 # What `binary -h long` printed, per binary: asked once per process.
 _HELP: dict[str, str] = {}
 HELP_TIMEOUT = 10.0
@@ -95,17 +117,10 @@ async def knows_option(binary: str, option: str) -> bool:
     """
     text = _HELP.get(binary)
     if text is None:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                binary,
-                "-hide_banner",
-                "-h",
-                "long",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        except OSError:
+        process = await _ask(
+            binary, "-hide_banner", "-h", "long", stdout=asyncio.subprocess.PIPE
+        )
+        if process is None:
             # Not remembered: ffmpeg may be installed before the next try.
             return False
         text = ""

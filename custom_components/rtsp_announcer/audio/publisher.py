@@ -22,6 +22,7 @@ from typing import Any
 from .exceptions import FfmpegNotFoundError
 from .ffmpeg import knows_option, publisher_args
 from .models import PublisherState, StreamSettings
+from .tasks import cancel_and_wait
 from .transport import TransportSink, kernel_buffer_bytes, shrink_pipe
 from .url import redact_text, redact_url
 
@@ -162,10 +163,7 @@ class Publisher:
     async def stop(self) -> None:
         """Stop ffmpeg and the supervisor; returns once the process is reaped."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._set_state(PublisherState.STOPPED)
 
     def restart(self, reason: FailureKind = FailureKind.STALLED) -> None:

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from .exceptions import TransportError
 from .models import BYTES_PER_SAMPLE, StreamSettings
+from .tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -309,10 +310,7 @@ class FifoFeed:
     async def stop(self) -> None:
         """Stop feeding, close the FIFO and remove its directory."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         directory, self._dir = self._dir, None
         if directory is not None:
             await _remove_dir(directory)
