@@ -32,10 +32,14 @@ GAP_S = 0.1
 SETTLE_S = 1.0
 
 
-async def loop_lag(seconds: float) -> list[float]:
-    """Oversleep of a 10 ms timer, in ms: how late the loop runs callbacks."""
+async def loop_lag(seconds: float, into: list[float] | None = None) -> list[float]:
+    """Oversleep of a 10 ms timer, in ms: how late the loop runs callbacks.
+
+    With `into`, the figures are appended there as they come (for a caller that
+    reads them while the probe still runs).
+    """
     loop = asyncio.get_running_loop()
-    lags: list[float] = []
+    lags: list[float] = [] if into is None else into
     end = loop.time() + seconds
     while loop.time() < end:
         before = loop.time()

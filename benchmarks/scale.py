@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from benchmarks.clock import loop_lag
 from custom_components.rtsp_announcer.audio.models import (
     Codec,
     PcmTransport,
@@ -65,7 +66,6 @@ from tests.helpers.rtsp import Reader, RelayServer
 
 STREAMS_PER_RELAY = 10
 GAP_S = 0.1
-PROBE_PERIOD = 0.01
 TONE_HZ = 440.0
 ONSET_ITEM_S = 0.2
 ONSET_DBFS = -40.0
@@ -111,17 +111,6 @@ class _WakeCounter:
             return events
 
         selector.select = select
-
-
-async def _loop_lag(seconds: float, into: list[float] | None = None) -> list[float]:
-    loop = asyncio.get_running_loop()
-    lags: list[float] = [] if into is None else into
-    end = loop.time() + seconds
-    while loop.time() < end:
-        before = loop.time()
-        await asyncio.sleep(PROBE_PERIOD)
-        lags.append((loop.time() - before - PROBE_PERIOD) * 1000)
-    return lags
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -200,7 +189,7 @@ class _Host:
     async def lag(self, seconds: float) -> dict[str, Any]:
         """Loop lag of idle streams (the probe's own timer wakes the loop)."""
         start = time.monotonic()
-        lags = await _loop_lag(seconds)
+        lags = await loop_lag(seconds)
         return {"start": start, "end": time.monotonic(), "lags": lags}
 
     def _tone_item(self, stream: AudioStream, seconds: float) -> PlaybackItem:
@@ -221,7 +210,7 @@ class _Host:
         start = time.monotonic()
         for stream, item in zip(self.streams, items, strict=True):
             stream.queue.add(item)
-        lag_task = asyncio.create_task(_loop_lag(seconds))
+        lag_task = asyncio.create_task(loop_lag(seconds))
         async with asyncio.timeout(seconds + 30):
             await asyncio.gather(*(item.wait() for item in items))
         wall = time.monotonic() - start
@@ -424,7 +413,7 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
         # This process's own lag: a busy reader side shows up as gaps too.
         readers_lag: list[float] = []
         own_lag = asyncio.create_task(
-            _loop_lag(args.idle + args.lag + args.speak + 5, readers_lag)
+            loop_lag(args.idle + args.lag + args.speak + 5, readers_lag)
         )
         idle = await child.ask(f"idle {args.idle}", args.idle + 30)
         lag = await child.ask(f"lag {args.lag}", args.lag + 30)

@@ -22,7 +22,7 @@ from typing import Self
 import numpy as np
 from PIL import Image
 
-from tests.helpers.rtsp import dies_with_parent, free_port
+from tests.helpers.rtsp import dies_with_parent, end_process, free_port
 
 RATE = 24000
 _VIDEO_LINE = re.compile(
@@ -108,18 +108,8 @@ class ScreenReader:
         if process is None:
             return
         try:
-            for _ in range(2):
-                if process.returncode is not None:
-                    break
-                with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), 2.0)
+            await end_process(process, term_wait_s=2.0)
         finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-            await process.wait()
             if self._drain is not None:
                 await self._drain
 

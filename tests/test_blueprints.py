@@ -85,6 +85,40 @@ async def setup_automations(hass: HomeAssistant, *configs: dict[str, Any]) -> No
     await hass.async_block_till_done()
 
 
+async def automate(
+    hass: HomeAssistant,
+    path: str,
+    watched: str,
+    states: tuple[str, str],
+    attributes: dict[str, Any] | None = None,
+    **inputs: Any,
+) -> None:
+    """One automation from the blueprint, then one change of the entity it watches."""
+    before, after = states
+    hass.states.async_set(watched, before, attributes)
+    await setup_automations(hass, instance(path, **inputs))
+    hass.states.async_set(watched, after, attributes)
+    await hass.async_block_till_done()
+
+
+def substitute(path: str, **inputs: Any) -> dict[str, Any]:
+    """The automation the blueprint makes of these inputs, validated against them."""
+    blueprint_inputs = models.BlueprintInputs(
+        load_blueprint(path), instance(path, **inputs)
+    )
+    blueprint_inputs.validate()
+    config: dict[str, Any] = blueprint_inputs.async_substitute()
+    return config
+
+
+async def assert_valid_automation(
+    hass: HomeAssistant, name: str, config: dict[str, Any]
+) -> None:
+    validated = await async_validate_config_item(hass, name, config)
+    assert validated is not None
+    assert validated.validation_status is ValidationStatus.OK
+
+
 def test_every_blueprint_is_tested() -> None:
     found = {str(path.relative_to(BLUEPRINTS)) for path in BLUEPRINTS.rglob("*.yaml")}
     assert found == {BINARY_SENSOR, QUEUE_NUMBER}
@@ -108,18 +142,12 @@ def test_blueprint_is_valid(path: str) -> None:
 async def test_binary_sensor_blueprint_substitutes_and_validates(
     hass: HomeAssistant,
 ) -> None:
-    blueprint = load_blueprint(BINARY_SENSOR)
-    inputs = models.BlueprintInputs(
-        blueprint,
-        instance(
-            BINARY_SENSOR,
-            binary_sensors=["binary_sensor.front_door"],
-            streams=STREAMS,
-            message="The front door is open.",
-        ),
+    config = substitute(
+        BINARY_SENSOR,
+        binary_sensors=["binary_sensor.front_door"],
+        streams=STREAMS,
+        message="The front door is open.",
     )
-    inputs.validate()
-    config = inputs.async_substitute()
     assert config["triggers"][0]["entity_id"] == ["binary_sensor.front_door"]
     announce = config["actions"][0]["else"][0]
     assert announce["action"] == f"{DOMAIN}.{SERVICE_ANNOUNCE}"
@@ -127,33 +155,23 @@ async def test_binary_sensor_blueprint_substitutes_and_validates(
     assert announce["data"]["message"] == "The front door is open."
     assert announce["data"]["preannounce"] is True
 
-    validated = await async_validate_config_item(hass, "door", config)
-    assert validated is not None
-    assert validated.validation_status is ValidationStatus.OK
+    await assert_valid_automation(hass, "door", config)
 
 
 async def test_queue_number_blueprint_substitutes_and_validates(
     hass: HomeAssistant,
 ) -> None:
-    blueprint = load_blueprint(QUEUE_NUMBER)
-    inputs = models.BlueprintInputs(
-        blueprint,
-        instance(
-            QUEUE_NUMBER,
-            number_entity="input_number.ticket",
-            streams=STREAMS,
-            language="zh-Hans",
-        ),
+    config = substitute(
+        QUEUE_NUMBER,
+        number_entity="input_number.ticket",
+        streams=STREAMS,
+        language="zh-Hans",
     )
-    inputs.validate()
-    config = inputs.async_substitute()
     assert config["triggers"][0]["entity_id"] == "input_number.ticket"
     assert config["variables"]["counter"] == "1"
     assert config["variables"]["language"] == "zh-Hans"
 
-    validated = await async_validate_config_item(hass, "queue", config)
-    assert validated is not None
-    assert validated.validation_status is ValidationStatus.OK
+    await assert_valid_automation(hass, "queue", config)
 
 
 @pytest.mark.parametrize(
@@ -209,56 +227,52 @@ async def test_binary_sensor_turning_on_announces(
     assert len(announce_calls) == 2
 
 
-@pytest.mark.usefixtures("blueprint_folder")
-async def test_binary_sensor_with_chime_sound_and_options(
-    hass: HomeAssistant, announce_calls: list[ServiceCall]
-) -> None:
-    hass.states.async_set("binary_sensor.bell", "off", {"friendly_name": "Doorbell"})
-    await setup_automations(
-        hass,
-        instance(
-            BINARY_SENSOR,
-            binary_sensors=["binary_sensor.bell"],
-            streams=["media_player.hall"],
-            message="Someone rings: {{ trigger.to_state.name }}",
-            chime_sound="media-source://media_source/local/ding.mp3",
-            volume=0.6,
-            priority="high",
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        (
+            {
+                "message": "Someone rings: {{ trigger.to_state.name }}",
+                "chime_sound": "media-source://media_source/local/ding.mp3",
+                "volume": 0.6,
+                "priority": "high",
+            },
+            {
+                "message": "Someone rings: Doorbell",
+                "preannounce_media_id": "media-source://media_source/local/ding.mp3",
+                "volume": 0.6,
+                "priority": "high",
+            },
         ),
+        (
+            {"message": "Motion in the garden.", "chime": False},
+            {"message": "Motion in the garden.", "preannounce": False},
+        ),
+    ],
+    ids=["chime_sound_and_options", "without_chime"],
+)
+@pytest.mark.usefixtures("blueprint_folder")
+async def test_binary_sensor_options(
+    hass: HomeAssistant,
+    announce_calls: list[ServiceCall],
+    inputs: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    await automate(
+        hass,
+        BINARY_SENSOR,
+        "binary_sensor.bell",
+        ("off", "on"),
+        {"friendly_name": "Doorbell"},
+        binary_sensors=["binary_sensor.bell"],
+        streams=["media_player.hall"],
+        **inputs,
     )
-
-    hass.states.async_set("binary_sensor.bell", "on", {"friendly_name": "Doorbell"})
-    await hass.async_block_till_done()
 
     assert len(announce_calls) == 1
     data = announce_calls[0].data
     assert data["entity_id"] == ["media_player.hall"]
-    assert data["message"] == "Someone rings: Doorbell"
-    assert data["preannounce_media_id"] == "media-source://media_source/local/ding.mp3"
-    assert data["volume"] == 0.6
-    assert data["priority"] == "high"
-
-
-@pytest.mark.usefixtures("blueprint_folder")
-async def test_binary_sensor_without_chime(
-    hass: HomeAssistant, announce_calls: list[ServiceCall]
-) -> None:
-    hass.states.async_set("binary_sensor.motion", "off")
-    await setup_automations(
-        hass,
-        instance(
-            BINARY_SENSOR,
-            binary_sensors=["binary_sensor.motion"],
-            streams=["media_player.hall"],
-            message="Motion in the garden.",
-            chime=False,
-        ),
-    )
-    hass.states.async_set("binary_sensor.motion", "on")
-    await hass.async_block_till_done()
-
-    assert [call.data["preannounce"] for call in announce_calls] == [False]
-    assert announce_calls[0].data["message"] == "Motion in the garden."
+    assert {key: data[key] for key in expected} == expected
 
 
 @pytest.mark.parametrize(
@@ -281,16 +295,15 @@ async def test_queue_number_is_announced(
     inputs: dict[str, Any],
     expected: str,
 ) -> None:
-    hass.states.async_set("input_number.ticket", "41.0")
-    await setup_automations(
+    await automate(
         hass,
-        instance(
-            QUEUE_NUMBER, number_entity="input_number.ticket", streams=STREAMS, **inputs
-        ),
+        QUEUE_NUMBER,
+        "input_number.ticket",
+        ("41.0", "42.0"),
+        number_entity="input_number.ticket",
+        streams=STREAMS,
+        **inputs,
     )
-
-    hass.states.async_set("input_number.ticket", "42.0")
-    await hass.async_block_till_done()
 
     assert len(announce_calls) == 1
     data = announce_calls[0].data
@@ -304,20 +317,16 @@ async def test_queue_number_is_announced(
 async def test_queue_number_called_twice_chimes_once(
     hass: HomeAssistant, announce_calls: list[ServiceCall]
 ) -> None:
-    hass.states.async_set("input_number.ticket", "0.0")
-    await setup_automations(
+    await automate(
         hass,
-        instance(
-            QUEUE_NUMBER,
-            number_entity="input_number.ticket",
-            streams=["media_player.hall"],
-            counter="2",
-            times=2,
-        ),
+        QUEUE_NUMBER,
+        "input_number.ticket",
+        ("0.0", "7.0"),
+        number_entity="input_number.ticket",
+        streams=["media_player.hall"],
+        counter="2",
+        times=2,
     )
-
-    hass.states.async_set("input_number.ticket", "7.0")
-    await hass.async_block_till_done()
 
     assert [call.data["message"] for call in announce_calls] == [
         "Number 7, counter 2",

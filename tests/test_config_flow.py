@@ -165,15 +165,66 @@ def _url(port: int, path: str = "/announce", userinfo: str = "") -> str:
 
 
 def _entry(
-    port: int, path: str = "/announce", name: str = "Hall", **options: Any
+    hass: HomeAssistant,
+    port: int,
+    path: str = "/announce",
+    name: str = "Hall",
+    **options: Any,
 ) -> MockConfigEntry:
-    url = _url(port, path)
-    return MockConfigEntry(
+    return _add_entry(hass, _url(port, path), name=name, **options)
+
+
+def _add_entry(
+    hass: HomeAssistant,
+    url: str,
+    *,
+    name: str = "Hall",
+    unique_id: str | None = None,
+    **options: Any,
+) -> MockConfigEntry:
+    """A stream's entry as the flows store it: its URL is its id (without credentials).
+
+    `tests.common.add_entry` gives each entry an id of its own instead.
+    """
+    entry = MockConfigEntry(
         domain=DOMAIN,
         title=name,
-        unique_id=url,
+        unique_id=unique_id or url,
         data={CONF_NAME: name, CONF_URL: url},
         options=options,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def _options_form(hass: HomeAssistant) -> tuple[MockConfigEntry, dict[str, Any]]:
+    """An entry and the first form of its options flow."""
+    entry = _entry(hass, 554)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    return entry, dict(result)
+
+
+def _assert_form(
+    result: Mapping[str, Any], errors: dict[str, str], step_id: str | None = None
+) -> None:
+    """The flow shows its form again (or for the first time) with these errors."""
+    assert result["type"] is FlowResultType.FORM
+    if step_id is not None:
+        assert result["step_id"] == step_id
+    assert result["errors"] == errors
+
+
+def _assert_aborted(result: Mapping[str, Any], reason: str) -> None:
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+
+
+async def _configure(
+    hass: HomeAssistant, result: Mapping[str, Any], user_input: dict[str, Any]
+) -> dict[str, Any]:
+    """Submit the form of the flow `result` belongs to."""
+    return dict(
+        await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
     )
 
 
@@ -195,9 +246,7 @@ async def _start_user_flow(hass: HomeAssistant) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    assert result["errors"] == {}
+    _assert_form(result, {}, step_id="user")
     return dict(result)
 
 
@@ -208,6 +257,12 @@ async def _submit_user(
         flow_id, {CONF_NAME: name, CONF_URL: url}
     )
     return dict(result)
+
+
+async def _user_flow_to(hass: HomeAssistant, url: str) -> dict[str, Any]:
+    """The answer of a new user flow to `url` named "Hall"."""
+    result = await _start_user_flow(hass)
+    return await _submit_user(hass, result["flow_id"], url)
 
 
 # ----------------------------------------------------------------------- user step
@@ -270,8 +325,7 @@ async def test_user_invalid_url_then_recover(
 
     result2 = await _submit_user(hass, result["flow_id"], bad_url)
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {CONF_URL: "invalid_url"}
+    _assert_form(result2, {CONF_URL: "invalid_url"})
     # The form keeps what was typed so it can be corrected.
     assert _suggested(result2) == {CONF_NAME: "Hall", CONF_URL: bad_url}
 
@@ -290,8 +344,7 @@ async def test_user_closed_port_then_recover(
 
     result2 = await _submit_user(hass, result["flow_id"], _url(closed_port))
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "cannot_connect"}
+    _assert_form(result2, {"base": "cannot_connect"})
     assert mock_setup_entry.mock_calls == []
 
     result3 = await _submit_user(hass, result["flow_id"], receiver.url)
@@ -322,8 +375,7 @@ async def test_user_refusals_then_recover(
         url = server.url(f"user:{SECRET}@")
         result2 = await _submit_user(hass, result["flow_id"], url)
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": error}
+    _assert_form(result2, {"base": error})
     assert "ANNOUNCE" in server.requests or options_too
     assert SECRET not in str(result2)
     assert _suggested(result2)[CONF_URL] == url
@@ -343,8 +395,7 @@ async def test_user_other_answer_shows_what_ffmpeg_said(
             hass, result["flow_id"], server.url(f"user:{SECRET}@")
         )
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "unknown"}
+    _assert_form(result2, {"base": "unknown"})
     reason = result2["description_placeholders"]["error"]
     assert "400 Bad Request" in reason
     assert not reason.startswith("[")
@@ -361,8 +412,7 @@ async def test_user_server_that_never_answers_times_out(
         result2 = await _submit_user(hass, result["flow_id"], _url(silent_port))
     took = time.monotonic() - started
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "cannot_connect"}
+    _assert_form(result2, {"base": "cannot_connect"})
     # Killed at the limit, not left waiting on the server.
     assert took < 2.5
     assert ffmpeg_children() == []
@@ -379,8 +429,7 @@ async def test_user_without_ffmpeg(
     ):
         result2 = await _submit_user(hass, result["flow_id"], receiver.url)
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "ffmpeg_not_found"}
+    _assert_form(result2, {"base": "ffmpeg_not_found"})
 
 
 async def test_user_unexpected_error(
@@ -395,8 +444,7 @@ async def test_user_unexpected_error(
     ):
         result2 = await _submit_user(hass, result["flow_id"], url)
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "unknown"}
+    _assert_form(result2, {"base": "unknown"})
     assert result2["description_placeholders"] == {
         "error": "boom at rtsp://***:***@10.0.0.1/a"
     }
@@ -408,17 +456,12 @@ async def test_user_unexpected_error(
 async def test_user_transport_refused_tries_the_other_and_keeps_it(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    peer = TransportPeer()
-    await peer.start()
-    try:
-        result = await _start_user_flow(hass)
-        result2 = await _submit_user(hass, result["flow_id"], peer.url)
-    finally:
-        await peer.stop()
+    async with TransportPeer() as peer:
+        result = await _user_flow_to(hass, peer.url)
 
-    assert result2["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.CREATE_ENTRY
     # The stream publishes over UDP from the start, and the options say so.
-    assert result2["result"].options == {CONF_RTSP_TRANSPORT: "udp"}
+    assert result["result"].options == {CONF_RTSP_TRANSPORT: "udp"}
     setups = [transport for method, transport in peer.requests if method == "SETUP"]
     assert len(setups) == 2
     assert "/TCP" in setups[0]
@@ -431,18 +474,12 @@ async def test_user_transport_refused_tries_the_other_and_keeps_it(
 async def test_user_no_transport_taken_shows_what_ffmpeg_said(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    peer = TransportPeer(udp=False)
-    await peer.start()
-    try:
-        result = await _start_user_flow(hass)
-        result2 = await _submit_user(hass, result["flow_id"], peer.url)
-    finally:
-        await peer.stop()
+    async with TransportPeer(udp=False) as peer:
+        result = await _user_flow_to(hass, peer.url)
 
-    assert result2["type"] is FlowResultType.FORM
     # Not a matter of the transport option: neither works.
-    assert result2["errors"] == {"base": "unknown"}
-    assert "461 Unsupported Transport" in result2["description_placeholders"]["error"]
+    _assert_form(result, {"base": "unknown"})
+    assert "461 Unsupported Transport" in result["description_placeholders"]["error"]
     assert [method for method, _ in peer.requests].count("SETUP") == 2
 
 
@@ -457,7 +494,7 @@ async def test_user_no_transport_taken_shows_what_ffmpeg_said(
 async def test_user_duplicate_aborts_without_publishing(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock, url: str
 ) -> None:
-    _entry(closed_port).add_to_hass(hass)
+    _entry(hass, closed_port)
     result = await _start_user_flow(hass)
 
     # Nothing listens there: an attempt would have said cannot_connect.
@@ -465,8 +502,7 @@ async def test_user_duplicate_aborts_without_publishing(
         hass, result["flow_id"], url.format(port=closed_port), "Again"
     )
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "already_configured"
+    _assert_aborted(result2, "already_configured")
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
@@ -509,10 +545,7 @@ async def test_cancelled_publish_attempt_leaves_no_ffmpeg(silent_port: int) -> N
 
 
 async def test_options_flow_defaults(hass: HomeAssistant) -> None:
-    entry = _entry(554)
-    entry.add_to_hass(hass)
-
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    _, result = await _options_form(hass)
 
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
@@ -541,9 +574,7 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
 async def test_options_flow_saves_typed_values(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(554)
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    entry, result = await _options_form(hass)
 
     result2 = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -599,9 +630,7 @@ async def test_options_flow_saves_typed_values(
 async def test_options_flow_rejects_out_of_range(
     hass: HomeAssistant, field: str, value: object
 ) -> None:
-    entry = _entry(554)
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    entry, result = await _options_form(hass)
     defaults = _schema(result)({})
 
     with pytest.raises(InvalidData) as err:
@@ -618,25 +647,19 @@ async def test_options_flow_rejects_out_of_range(
 async def test_reconfigure_changes_url(
     hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(receiver.port)
-    entry.add_to_hass(hass)
+    entry = _entry(hass, receiver.port)
 
     result = await entry.start_reconfigure_flow(hass)
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reconfigure"
-    assert result["errors"] == {}
+    _assert_form(result, {}, step_id="reconfigure")
     (url_key,) = _schema(result).schema
     assert url_key.description == {"suggested_value": entry.data[CONF_URL]}
 
     new_url = _url(receiver.port, "/other", "user:pw@")
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: f" {new_url}"}
-    )
+    result2 = await _configure(hass, result, {CONF_URL: f" {new_url}"})
     await hass.async_block_till_done()
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "reconfigure_successful"
+    _assert_aborted(result2, "reconfigure_successful")
     assert entry.data == {CONF_NAME: "Hall", CONF_URL: new_url}
     assert entry.unique_id == _url(receiver.port, "/other")
     assert entry.title == "Hall"
@@ -647,18 +670,14 @@ async def test_reconfigure_changes_url(
 async def test_reconfigure_credentials_only(
     hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(receiver.port)
-    entry.add_to_hass(hass)
+    entry = _entry(hass, receiver.port)
     result = await entry.start_reconfigure_flow(hass)
 
     new_url = _url(receiver.port, userinfo="new:creds@")
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: new_url}
-    )
+    result2 = await _configure(hass, result, {CONF_URL: new_url})
     await hass.async_block_till_done()
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "reconfigure_successful"
+    _assert_aborted(result2, "reconfigure_successful")
     assert entry.data[CONF_URL] == new_url
     assert entry.unique_id == receiver.url
 
@@ -670,56 +689,41 @@ async def test_reconfigure_errors_then_recover(
     closed_port: int,
     mock_setup_entry: AsyncMock,
 ) -> None:
-    entry = _entry(receiver.port)
-    entry.add_to_hass(hass)
+    entry = _entry(hass, receiver.port)
     result = await entry.start_reconfigure_flow(hass)
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: "rtsp://127.0.0.1:0/a"}
-    )
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {CONF_URL: "invalid_url"}
+    result2 = await _configure(hass, result, {CONF_URL: "rtsp://127.0.0.1:0/a"})
+    _assert_form(result2, {CONF_URL: "invalid_url"})
     (url_key,) = _schema(result2).schema
     assert url_key.description == {"suggested_value": "rtsp://127.0.0.1:0/a"}
 
-    result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: _url(closed_port)}
-    )
-    assert result3["type"] is FlowResultType.FORM
-    assert result3["errors"] == {"base": "cannot_connect"}
+    result3 = await _configure(hass, result, {CONF_URL: _url(closed_port)})
+    _assert_form(result3, {"base": "cannot_connect"})
 
     async with StatusServer("404 Not Found") as server:
-        result4 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_URL: server.url()}
-        )
-    assert result4["type"] is FlowResultType.FORM
-    assert result4["errors"] == {"base": "path_not_found"}
+        result4 = await _configure(hass, result, {CONF_URL: server.url()})
+    _assert_form(result4, {"base": "path_not_found"})
     assert entry.data[CONF_URL] == receiver.url
     assert mock_setup_entry.mock_calls == []
 
-    result5 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: _url(receiver.port, "/b")}
-    )
+    result5 = await _configure(hass, result, {CONF_URL: _url(receiver.port, "/b")})
     await hass.async_block_till_done()
-    assert result5["type"] is FlowResultType.ABORT
-    assert result5["reason"] == "reconfigure_successful"
+    _assert_aborted(result5, "reconfigure_successful")
     assert entry.unique_id == _url(receiver.port, "/b")
 
 
 async def test_reconfigure_onto_another_entry_aborts(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(closed_port, "/one", "One")
-    entry.add_to_hass(hass)
-    _entry(closed_port, "/two", "Two").add_to_hass(hass)
+    entry = _entry(hass, closed_port, "/one", "One")
+    _entry(hass, closed_port, "/two", "Two")
     result = await entry.start_reconfigure_flow(hass)
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: _url(closed_port, "/two", "u:p@")}
+    result2 = await _configure(
+        hass, result, {CONF_URL: _url(closed_port, "/two", "u:p@")}
     )
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "already_configured"
+    _assert_aborted(result2, "already_configured")
     assert entry.data[CONF_URL] == _url(closed_port, "/one")
     assert entry.unique_id == _url(closed_port, "/one")
     assert mock_setup_entry.mock_calls == []
@@ -730,20 +734,12 @@ async def test_reconfigure_reports_a_refused_transport(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
     # The transport is the user's choice in the options: not changed behind it.
-    entry = _entry(closed_port, **{CONF_RTSP_TRANSPORT: "tcp"})
-    entry.add_to_hass(hass)
-    peer = TransportPeer()
-    await peer.start()
-    try:
+    entry = _entry(hass, closed_port, **{CONF_RTSP_TRANSPORT: "tcp"})
+    async with TransportPeer() as peer:
         result = await entry.start_reconfigure_flow(hass)
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_URL: peer.url}
-        )
-    finally:
-        await peer.stop()
+        result2 = await _configure(hass, result, {CONF_URL: peer.url})
 
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "unsupported_transport"}
+    _assert_form(result2, {"base": "unsupported_transport"})
     assert result2["description_placeholders"] == {"transport": "TCP"}
     assert [m for m, _ in peer.requests].count("SETUP") == 1
     assert entry.options == {CONF_RTSP_TRANSPORT: "tcp"}
@@ -753,16 +749,12 @@ async def test_reconfigure_publishes_with_the_entry_transport(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
     """rtsp-server-perl takes UDP publishers only: the attempt uses the option."""
-    entry = _entry(closed_port, **{CONF_RTSP_TRANSPORT: "udp"})
-    entry.add_to_hass(hass)
+    entry = _entry(hass, closed_port, **{CONF_RTSP_TRANSPORT: "udp"})
     async with RelayServer() as relay:
         result = await entry.start_reconfigure_flow(hass)
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_URL: relay.publish_url}
-        )
+        result2 = await _configure(hass, result, {CONF_URL: relay.publish_url})
         await hass.async_block_till_done()
-        assert result2["type"] is FlowResultType.ABORT
-        assert result2["reason"] == "reconfigure_successful"
+        _assert_aborted(result2, "reconfigure_successful")
         # Mounted and cleanly unmounted (TEARDOWN): the path is free again.
         assert [event for _, event, _ in relay.mount_events] == [
             "mounted",
@@ -778,24 +770,15 @@ async def test_reconfigure_to_the_url_it_publishes_to(hass: HomeAssistant) -> No
     refused while the stream publishes there.
     """
     async with ListenReceiver() as receiver:
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            title="Hall",
-            unique_id=receiver.url,
-            data={CONF_NAME: "Hall", CONF_URL: receiver.url},
-        )
-        entry.add_to_hass(hass)
+        entry = _add_entry(hass, receiver.url)
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, STREAM)
 
         result = await entry.start_reconfigure_flow(hass)
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_URL: receiver.url}
-        )
+        result2 = await _configure(hass, result, {CONF_URL: receiver.url})
         await hass.async_block_till_done()
 
-        assert result2["type"] is FlowResultType.ABORT
-        assert result2["reason"] == "reconfigure_successful"
+        _assert_aborted(result2, "reconfigure_successful")
         await wait_available(hass, STREAM, timeout=20)
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
@@ -804,26 +787,20 @@ async def test_reconfigure_to_the_url_it_publishes_to(hass: HomeAssistant) -> No
 # -------------------------------------------------------------------------- reauth
 
 
-def _reauth_entry(port: int, userinfo: str = "old:wrong@") -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Hall",
-        unique_id=_url(port),
-        data={CONF_NAME: "Hall", CONF_URL: _url(port, userinfo=userinfo)},
-    )
+def _reauth_entry(
+    hass: HomeAssistant, port: int, userinfo: str = "old:wrong@"
+) -> MockConfigEntry:
+    return _add_entry(hass, _url(port, userinfo=userinfo), unique_id=_url(port))
 
 
 async def test_reauth_replaces_the_credentials(
     hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _reauth_entry(receiver.port)
-    entry.add_to_hass(hass)
+    entry = _reauth_entry(hass, receiver.port)
 
     result = await entry.start_reauth_flow(hass)
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reauth_confirm"
-    assert result["errors"] == {}
+    _assert_form(result, {}, step_id="reauth_confirm")
     assert result["description_placeholders"] == {
         "url": _url(receiver.port, userinfo="***:***@"),
         "name": "Hall",
@@ -831,13 +808,12 @@ async def test_reauth_replaces_the_credentials(
     # The user name is offered again; the password never is.
     assert _suggested(result) == {CONF_USERNAME: "old"}
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: " admin ", CONF_PASSWORD: "p@ss:w/rd #1"}
+    result2 = await _configure(
+        hass, result, {CONF_USERNAME: " admin ", CONF_PASSWORD: "p@ss:w/rd #1"}
     )
     await hass.async_block_till_done()
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "reauth_successful"
+    _assert_aborted(result2, "reauth_successful")
     assert entry.data == {
         CONF_NAME: "Hall",
         CONF_URL: _url(receiver.port, userinfo="admin:p%40ss%3Aw%2Frd%20%231@"),
@@ -852,18 +828,16 @@ async def test_reauth_replaces_the_credentials(
 async def test_reauth_of_a_url_without_credentials(
     hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _reauth_entry(receiver.port, userinfo="")
-    entry.add_to_hass(hass)
+    entry = _reauth_entry(hass, receiver.port, userinfo="")
 
     result = await entry.start_reauth_flow(hass)
     assert _suggested(result) == {}
 
-    result2 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: "viewer", CONF_PASSWORD: ""}
+    result2 = await _configure(
+        hass, result, {CONF_USERNAME: "viewer", CONF_PASSWORD: ""}
     )
 
-    assert result2["type"] is FlowResultType.ABORT
-    assert result2["reason"] == "reauth_successful"
+    _assert_aborted(result2, "reauth_successful")
     # No password: the URL carries the user name alone.
     assert entry.data[CONF_URL] == _url(receiver.port, userinfo="viewer@")
 
@@ -874,41 +848,36 @@ async def test_reauth_wrong_password_then_recover(
 ) -> None:
     async with StatusServer("401 Unauthorized", options_too=True) as server:
         port = server.port
-        entry = _reauth_entry(port)
-        entry.add_to_hass(hass)
+        entry = _reauth_entry(hass, port)
         result = await entry.start_reauth_flow(hass)
-        result2 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: SECRET}
+        result2 = await _configure(
+            hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: SECRET}
         )
-    assert result2["type"] is FlowResultType.FORM
-    assert result2["errors"] == {"base": "invalid_auth"}
+    _assert_form(result2, {"base": "invalid_auth"})
     assert _suggested(result2) == {CONF_USERNAME: "admin"}
     assert SECRET not in str(result2)
 
     # The server is gone now.
-    result3 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "first"}
+    result3 = await _configure(
+        hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: "first"}
     )
-    assert result3["type"] is FlowResultType.FORM
-    assert result3["errors"] == {"base": "cannot_connect"}
+    _assert_form(result3, {"base": "cannot_connect"})
     assert "first" not in str(result3)
 
     # A password so long that the URL is no longer valid.
-    result4 = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "x" * 3000}
+    result4 = await _configure(
+        hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: "x" * 3000}
     )
-    assert result4["type"] is FlowResultType.FORM
-    assert result4["errors"] == {"base": "invalid_url"}
+    _assert_form(result4, {"base": "invalid_url"})
     assert entry.data[CONF_URL] == _url(port, userinfo="old:wrong@")
     assert mock_setup_entry.mock_calls == []
 
     # A server on the same port that takes the stream.
     async with ListenReceiver(port) as receiver:
-        result5 = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
+        result5 = await _configure(
+            hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
         )
-        assert result5["type"] is FlowResultType.ABORT
-        assert result5["reason"] == "reauth_successful"
+        _assert_aborted(result5, "reauth_successful")
         assert entry.data[CONF_URL] == _url(port, userinfo="admin:right@")
         await receiver.wait_for_session(1, timeout=5)
 
@@ -945,13 +914,7 @@ def count_reloads(
 
 
 async def _loaded_entry(hass: HomeAssistant, url: str) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Hall",
-        unique_id=url,
-        data={CONF_NAME: "Hall", CONF_URL: url},
-    )
-    entry.add_to_hass(hass)
+    entry = _add_entry(hass, url)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
@@ -977,9 +940,7 @@ async def _reconfigure(
     hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
 ) -> None:
     result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: receiver.url}
-    )
+    result = await _configure(hass, result, {CONF_URL: receiver.url})
     assert result["reason"] == "reconfigure_successful"
 
 
@@ -987,8 +948,8 @@ async def _reauthenticate(
     hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
 ) -> None:
     result = await entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
+    result = await _configure(
+        hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
     )
     assert result["reason"] == "reauth_successful"
 
@@ -1090,16 +1051,13 @@ async def test_options_flow_saves_announcement_defaults(
     hass.config.allowlist_external_dirs.add(str(tmp_path))
     sound = tmp_path / "ding.flac"
     sound.write_bytes(b"fLaC")
-    entry = _entry(554)
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    entry, result = await _options_form(hass)
 
     # A sound Home Assistant may not read is refused, and the form recovers.
     refused = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_PREANNOUNCE_SOUND: "/etc/ding.flac"}
     )
-    assert refused["type"] is FlowResultType.FORM
-    assert refused["errors"] == {CONF_PREANNOUNCE_SOUND: "invalid_sound"}
+    _assert_form(refused, {CONF_PREANNOUNCE_SOUND: "invalid_sound"})
 
     saved = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -1130,9 +1088,7 @@ async def test_options_flow_saves_announcement_defaults(
 async def test_options_flow_refuses_announcement_defaults_out_of_range(
     hass: HomeAssistant, field: str, value: float
 ) -> None:
-    entry = _entry(554)
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    entry, result = await _options_form(hass)
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
             result["flow_id"], {field: value}

@@ -45,7 +45,7 @@ from custom_components.rtsp_announcer.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
-from .common import add_entry, ffmpeg_children, make_tone, wait_available
+from .common import add_entry, announce, ffmpeg_children, make_tone, wait_available
 from .helpers.analysis import continuity, tone_segments
 from .helpers.rtsp import ListenReceiver
 from .screen_reader import Frame, ScreenReader, ocr
@@ -65,19 +65,6 @@ def screen_options(fps: int = 5, **extra: object) -> dict[str, Any]:
         CONF_VIDEO_HISTORY: 3,
         **extra,
     }
-
-
-async def announce(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    data.setdefault("preannounce", False)
-    response = await hass.services.async_call(
-        DOMAIN,
-        "announce",
-        {"entity_id": ENTITY, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return dict(response)
 
 
 async def wait_frames(reader: ScreenReader, count: int, limit: float = 10) -> None:

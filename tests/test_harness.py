@@ -21,10 +21,12 @@ from tests.helpers.rtsp import (
     Reader,
     RelayServer,
     dies_with_parent,
+    end_process,
     free_port,
     free_port_block,
     is_listening,
     ports_in_use,
+    s16le_mono,
 )
 
 if TYPE_CHECKING:
@@ -39,40 +41,15 @@ RATE = 24000
 # --------------------------------------------------------------------------- publishers
 
 
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """End a publisher the clean way (it sends TEARDOWN), else kill it."""
-    try:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 3)
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        await proc.wait()
-
-
-@contextlib.asynccontextmanager
-async def tone_publisher(
-    url: str, freq: float, *, transport: str = "tcp", seconds: float | None = None
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Publish a sine tone in real time (ffmpeg's lavfi source, AAC) until left."""
-    duration = ["-t", str(seconds)] if seconds is not None else []
-    argv = [
+def _publisher_argv(source: list[str], url: str, transport: str = "tcp") -> list[str]:
+    """ffmpeg encoding `source` (its input options) to AAC, published to `url`."""
+    return [
         "ffmpeg",
         "-hide_banner",
-        "-nostdin",
         "-nostats",
         "-loglevel",
         "warning",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=frequency={freq}:sample_rate={RATE}",
-        *duration,
+        *source,
         "-c:a",
         "aac",
         "-muxdelay",
@@ -83,16 +60,46 @@ async def tone_publisher(
         transport,
         url,
     ]
+
+
+@contextlib.asynccontextmanager
+async def _publishing(
+    argv: list[str], stdin: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
         *dies_with_parent(argv),
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
         yield proc
     finally:
-        await _reap(proc)
+        # A publisher that reads its stdin ends by itself at EOF.
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+        # One SIGTERM: a publisher ends the clean way (it sends TEARDOWN).
+        await end_process(proc, terms=1, term_wait_s=3)
+
+
+@contextlib.asynccontextmanager
+async def tone_publisher(
+    url: str, freq: float, *, transport: str = "tcp", seconds: float | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Publish a sine tone in real time (ffmpeg's lavfi source, AAC) until left."""
+    duration = ["-t", str(seconds)] if seconds is not None else []
+    source = [
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={freq}:sample_rate={RATE}",
+        *duration,
+    ]
+    argv = _publisher_argv(source, url, transport)
+    async with _publishing(argv, asyncio.subprocess.DEVNULL) as proc:
+        yield proc
 
 
 @contextlib.asynccontextmanager
@@ -101,18 +108,8 @@ async def pcm_publisher(url: str) -> AsyncIterator[asyncio.subprocess.Process]:
 
     It ends by itself at EOF on stdin, which also comes if the test process dies.
     """
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg",
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "warning",
-        "-f",
-        "s16le",
-        "-ar",
-        str(RATE),
-        "-ac",
-        "1",
+    source = [
+        *s16le_mono(RATE),
         # The input format is known: probing only delays the start.
         "-probesize",
         "32",
@@ -120,25 +117,10 @@ async def pcm_publisher(url: str) -> AsyncIterator[asyncio.subprocess.Process]:
         "0",
         "-i",
         "pipe:0",
-        "-c:a",
-        "aac",
-        "-muxdelay",
-        "0",
-        "-f",
-        "rtsp",
-        "-rtsp_transport",
-        "tcp",
-        url,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    ]
+    argv = _publisher_argv(source, url)
+    async with _publishing(argv, asyncio.subprocess.PIPE) as proc:
         yield proc
-    finally:
-        if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.close()
-        await _reap(proc)
 
 
 def tone(freq: float, seconds: float, amplitude: float = 0.5) -> NDArray[np.int16]:

@@ -11,6 +11,7 @@ from unittest.mock import patch
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import Announcer
 from custom_components.rtsp_announcer.const import DOMAIN
@@ -38,6 +39,17 @@ def tone_file(tmp_path: Path, name: str, seconds: float, freq: int) -> str:
     return str(path)
 
 
+async def set_up(
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path, **options: Any
+) -> MockConfigEntry:
+    """A stream to `receiver` at RATE, running, which may play files of `tmp_path`."""
+    entry = add_entry(hass, receiver.url, sample_rate=RATE, **options)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_available(hass, ENTITY)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return entry
+
+
 async def call(hass: HomeAssistant, **data: Any) -> Any:
     data.setdefault("entity_id", ENTITY)
     data.setdefault("preannounce", False)
@@ -53,10 +65,7 @@ async def test_a_source_past_its_limit_fails_and_the_next_one_plays(
     events: list[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    entry = add_entry(hass, receiver.url, sample_rate=RATE)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await set_up(hass, receiver, tmp_path)
     hass.config.allowlist_external_urls = {server.url("/")}
     # Headers, then nothing: the body never comes.
     stuck = server.route("/stuck.wav", Reply(body=b"x" * 100_000, send_first=0))
@@ -82,10 +91,7 @@ async def test_an_announcement_too_old_to_play_expires(
     events: list[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    entry = add_entry(hass, receiver.url, sample_rate=RATE, max_queue_age=1.0)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await set_up(hass, receiver, tmp_path, max_queue_age=1.0)
     long = tone_file(tmp_path, "long.wav", 2.5, 700)
     short = tone_file(tmp_path, "short.wav", 0.3, 500)
     await call(hass, media_id=long, wait=False)
@@ -98,10 +104,7 @@ async def test_an_announcement_too_old_to_play_expires(
 async def test_a_chime_from_a_media_id_is_decoded_once_within_the_bound(
     hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
 ) -> None:
-    entry = add_entry(hass, receiver.url, sample_rate=RATE)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await set_up(hass, receiver, tmp_path)
     chime = tone_file(tmp_path, "ding.wav", 0.2, 880)
     huge = tone_file(tmp_path, "huge.wav", 1.0, 660)
     cache = entry.runtime_data.speech.cache
@@ -122,11 +125,9 @@ async def test_a_chime_from_a_media_id_is_decoded_once_within_the_bound(
 
 
 async def test_waiting_is_bounded_even_when_a_part_never_ends(
-    hass: HomeAssistant, receiver: ListenReceiver
+    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
 ) -> None:
-    entry = add_entry(hass, receiver.url, sample_rate=RATE, max_queue_age=1.0)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
+    entry = await set_up(hass, receiver, tmp_path, max_queue_age=1.0)
 
     async def stuck(self: Announcer, *_args: Any, **_kwargs: Any) -> Any:
         async def part(_item: Any) -> bool:
@@ -154,10 +155,7 @@ async def test_media_that_plays_for_hours_is_cut_at_the_limit(
     tmp_path: Path,
 ) -> None:
     """Two hours of tone end after the call's `timeout`, with a failed outcome."""
-    entry = add_entry(hass, receiver.url, sample_rate=RATE)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_available(hass, ENTITY)
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await set_up(hass, receiver, tmp_path)
     hours = tmp_path / "hours.flac"
     process = await asyncio.create_subprocess_exec(
         "ffmpeg", "-v", "error", "-f", "lavfi",

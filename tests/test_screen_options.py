@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -37,16 +37,6 @@ from custom_components.rtsp_announcer.screen import (
 )
 
 URL = "rtsp://127.0.0.1:554/announce"
-
-
-@pytest.fixture
-def mock_setup_entry() -> Generator[AsyncMock]:
-    with patch(
-        "custom_components.rtsp_announcer.async_setup_entry",
-        new_callable=AsyncMock,
-        return_value=True,
-    ) as mock:
-        yield mock
 
 
 def _entry(hass: HomeAssistant, **options: Any) -> MockConfigEntry:

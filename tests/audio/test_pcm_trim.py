@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -164,15 +162,6 @@ PHRASES = {
     "vowel": ("Hello. The door is open.", "en"),
     "chinese": ("请打开厨房的灯。", "zh"),
 }
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[SpeechEngine]:
-    speech = SpeechEngine(timeout=10)
-    try:
-        yield speech
-    finally:
-        await speech.async_stop()
 
 
 async def untrimmed(engine: SpeechEngine, text: str, language: str) -> bytes:

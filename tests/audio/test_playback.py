@@ -38,6 +38,15 @@ def pcm(value: int, samples: int) -> bytes:
     return np.full(samples, value, dtype="<i2").tobytes()
 
 
+def queue_with(count: int) -> tuple[PlaybackQueue, list[PlaybackItem]]:
+    """A queue and the `count` items added to it, in their order."""
+    queue = PlaybackQueue()
+    items = [PlaybackItem(sample_rate=RATE) for _ in range(count)]
+    for item in items:
+        queue.add(item)
+    return queue, items
+
+
 async def test_items_play_in_order_with_events() -> None:
     events: list[tuple[str, ItemState]] = []
     queue = PlaybackQueue(
@@ -70,9 +79,7 @@ async def test_items_play_in_order_with_events() -> None:
 
 
 async def test_head_waits_for_its_producer_with_silence() -> None:
-    queue = PlaybackQueue()
-    item = PlaybackItem(sample_rate=RATE)
-    queue.add(item)
+    queue, (item,) = queue_with(1)
     assert queue.read(FRAME) is None
     assert state_of(item) is ItemState.QUEUED
     assert not playing(queue)
@@ -145,11 +152,7 @@ async def test_producer_waits_when_the_buffer_is_full() -> None:
 
 
 async def test_stop_and_close() -> None:
-    queue = PlaybackQueue()
-    playing = PlaybackItem(sample_rate=RATE)
-    queued = PlaybackItem(sample_rate=RATE)
-    queue.add(playing)
-    queue.add(queued)
+    queue, (playing, queued) = queue_with(2)
     await playing.feed(pcm(1, FRAME * 3))
     queue.read(FRAME)
     queue.stop()
@@ -165,11 +168,7 @@ async def test_stop_and_close() -> None:
 
 
 async def test_failed_producer() -> None:
-    queue = PlaybackQueue()
-    broken = PlaybackItem(sample_rate=RATE)
-    fine = PlaybackItem(sample_rate=RATE)
-    queue.add(broken)
-    queue.add(fine)
+    queue, (broken, fine) = queue_with(2)
     broken.fail(DecodeError("not audio"))
     assert await broken.wait() is ItemState.FAILED
     await fine.feed(pcm(4, FRAME))
@@ -179,9 +178,7 @@ async def test_failed_producer() -> None:
 
 
 async def test_failure_mid_item_plays_what_was_produced() -> None:
-    queue = PlaybackQueue()
-    item = PlaybackItem(sample_rate=RATE)
-    queue.add(item)
+    queue, (item,) = queue_with(1)
     await item.feed(pcm(4, FRAME * 2))
     queue.read(FRAME)
     item.fail(DecodeError("cut"))
@@ -209,11 +206,7 @@ async def test_audio_past_the_limit_is_cut_and_the_item_fails() -> None:
 
 
 async def test_remove() -> None:
-    queue = PlaybackQueue()
-    first = PlaybackItem(sample_rate=RATE)
-    second = PlaybackItem(sample_rate=RATE)
-    queue.add(first)
-    queue.add(second)
+    queue, (first, second) = queue_with(2)
     await first.feed(pcm(1, FRAME * 2))
     queue.read(FRAME)
     queue.remove(second)

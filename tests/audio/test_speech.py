@@ -24,7 +24,6 @@ from custom_components.rtsp_announcer.audio.exceptions import (
 )
 from custom_components.rtsp_announcer.audio.speech import (
     DEFAULT_RATE,
-    THREAD_NAME,
     ChunkSink,
     EspeakBackend,
     SpeechBackend,
@@ -37,6 +36,7 @@ from custom_components.rtsp_announcer.audio.speech import (
     split_sentences,
 )
 from custom_components.rtsp_announcer.audio.speech.espeak import _import_binding
+from tests.audio.conftest import speech_threads
 from tests.helpers.waiting import until
 
 SHORT = "Turn on the kitchen lights."
@@ -72,26 +72,12 @@ async def drain(audio: AsyncIterator[bytes]) -> int:
     return total
 
 
-def speech_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
-
-
 def seconds(pcm: bytes, rate: int = NATIVE) -> float:
     return len(pcm) / 2 / rate
 
 
 def rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(np.frombuffer(pcm, dtype="<i2").astype(float) ** 2)))
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[SpeechEngine]:
-    speech = SpeechEngine(timeout=10)
-    try:
-        yield speech
-    finally:
-        await speech.async_stop()
-    assert not speech_threads()
 
 
 # -- real espeak-ng ---------------------------------------------------------------

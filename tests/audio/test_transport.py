@@ -15,7 +15,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from unittest.mock import patch
 
@@ -33,7 +33,7 @@ from custom_components.rtsp_announcer.audio.transport import (
     shrink_pipe,
 )
 from tests.helpers.analysis import dominant_frequency
-from tests.helpers.rtsp import ListenReceiver, dies_with_parent
+from tests.helpers.rtsp import ListenReceiver, dies_with_parent, s16le_mono
 from tests.helpers.waiting import until
 
 TRANSPORT = "custom_components.rtsp_announcer.audio.transport"
@@ -145,12 +145,7 @@ async def socket_reader(feed: PcmFeed) -> AsyncIterator[asyncio.subprocess.Proce
                 "-nostdin",
                 "-loglevel",
                 "error",
-                "-f",
-                "s16le",
-                "-ar",
-                str(RATE),
-                "-ac",
-                "1",
+                *s16le_mono(RATE),
                 "-i",
                 feed.input_spec,
                 "-f",
@@ -170,16 +165,44 @@ async def socket_reader(feed: PcmFeed) -> AsyncIterator[asyncio.subprocess.Proce
         await process.communicate()
 
 
-async def test_ffmpeg_reads_exactly_what_the_socket_carries() -> None:
-    sink = TransportSink(max_buffer_bytes=RATE * 2)
-    feed = UnixSocketFeed(sink, sndbuf=8192)
+async def write_and_close(
+    sink: TransportSink,
+    feed: PcmFeed,
+    ffmpeg: asyncio.subprocess.Process,
+    pcm: bytes,
+) -> tuple[bytes, bytes]:
+    """Write `pcm`, wait until it is out, close the feed: ffmpeg's stdout and stderr."""
+    sink.write(pcm)
+    await until(lambda: sink.buffered_bytes == 0)
+    # Closing the socket or FIFO is the end of ffmpeg's input.
+    await feed.stop()
+    return await ffmpeg.communicate()
+
+
+@contextlib.asynccontextmanager
+async def started(
+    feed: PcmFeed, scheme: str, is_kind: Callable[[int], bool]
+) -> AsyncIterator[Path]:
+    """The feed started, a file of its kind at its path, which ffmpeg is given as
+    `scheme:path`; it has no path before, and once it is stopped its private
+    directory is gone."""
     with pytest.raises(TransportError):
         _ = feed.path
     await feed.start()
     path = feed.path
     try:
-        assert feed.input_spec == f"unix:{path}"
-        assert stat.S_ISSOCK(path.stat().st_mode)
+        assert feed.input_spec == f"{scheme}:{path}"
+        assert is_kind(path.stat().st_mode)
+        yield path
+    finally:
+        await feed.stop()
+    assert not path.parent.exists()
+
+
+async def test_ffmpeg_reads_exactly_what_the_socket_carries() -> None:
+    sink = TransportSink(max_buffer_bytes=RATE * 2)
+    feed = UnixSocketFeed(sink, sndbuf=8192)
+    async with started(feed, "unix", stat.S_ISSOCK):
         pcm = tone(0.5)
         async with socket_reader(feed) as ffmpeg, asyncio.timeout(DEADLINE_S):
             await until(lambda: connected(sink))
@@ -192,17 +215,10 @@ async def test_ffmpeg_reads_exactly_what_the_socket_carries() -> None:
             # A socket is not a pipe: there is nothing to shrink.
             shrink_pipe(server_side, PAGE)
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 8192
-            sink.write(pcm)
-            await until(lambda: sink.buffered_bytes == 0)
-            # Closing the socket is the end of ffmpeg's input.
-            await feed.stop()
-            out, err = await ffmpeg.communicate()
+            out, err = await write_and_close(sink, feed, ffmpeg, pcm)
             assert ffmpeg.returncode == 0, err
         assert out == pcm
         assert not connected(sink)
-    finally:
-        await feed.stop()
-    assert not path.parent.exists()
     with pytest.raises(TransportError):
         _ = feed.path
 
@@ -223,10 +239,7 @@ async def test_a_restarted_ffmpeg_takes_over_the_socket() -> None:
             async with socket_reader(feed) as new:
                 await until(lambda: sink._transport is not old_side)
                 old_out, old_err = await old.communicate()
-                sink.write(after)
-                await until(lambda: sink.buffered_bytes == 0)
-                await feed.stop()
-                new_out, new_err = await new.communicate()
+                new_out, new_err = await write_and_close(sink, feed, new, after)
         assert (old.returncode, old_out) == (0, before), old_err
         assert (new.returncode, new_out) == (0, after), new_err
         assert not connected(sink)
@@ -272,13 +285,7 @@ async def test_an_opus_publisher_fed_through_a_shrunk_pipe_is_heard() -> None:
 async def test_ffmpeg_reads_exactly_what_the_fifo_carries() -> None:
     sink = TransportSink(max_buffer_bytes=RATE * 2)
     feed = FifoFeed(sink, pipe_size=2880)
-    with pytest.raises(TransportError):
-        _ = feed.path
-    await feed.start()
-    path = feed.path
-    try:
-        assert feed.input_spec == f"file:{path}"
-        assert stat.S_ISFIFO(path.stat().st_mode)
+    async with started(feed, "file", stat.S_ISFIFO) as path:
         # Only we may write to it: a private directory, a private FIFO.
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -295,17 +302,10 @@ async def test_ffmpeg_reads_exactly_what_the_fifo_carries() -> None:
             pipe = transport.get_extra_info("pipe")
             # Shrunk like ffmpeg's stdin, so that a stalled ffmpeg shows up.
             assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == PAGE
-            sink.write(pcm)
-            await until(lambda: sink.buffered_bytes == 0)
-            # Closing the FIFO is the end of ffmpeg's input.
-            await feed.stop()
-            out, err = await ffmpeg.communicate()
+            out, err = await write_and_close(sink, feed, ffmpeg, pcm)
             assert ffmpeg.returncode == 0, err
         assert out == pcm
         assert not connected(sink)
-    finally:
-        await feed.stop()
-    assert not path.parent.exists()
 
 
 async def test_a_restarted_ffmpeg_reopens_the_fifo() -> None:
@@ -333,10 +333,7 @@ async def test_a_restarted_ffmpeg_reopens_the_fifo() -> None:
                 await until(lambda: connected(sink))
                 reopened = time.monotonic() - started
                 assert feed.connections == 2
-                sink.write(after)
-                await until(lambda: sink.buffered_bytes == 0)
-                await feed.stop()
-                new_out, new_err = await new.communicate()
+                new_out, new_err = await write_and_close(sink, feed, new, after)
         # The new ffmpeg hears the new audio only: the dead one's unread
         # bytes went with the old pipe.
         assert (new.returncode, new_out) == (0, after), new_err

@@ -51,7 +51,7 @@ Measured on this machine (Debian 12, ffmpeg 5.1, 2 cores; ranges over many runs)
   SIGTERM, SIGTERM again, then SIGKILL.
 """
 
-from .children import dies_with_parent
+from .children import dies_with_parent, end_process, s16le_mono
 from .listener import ListenReceiver
 from .ports import (
     HOST,
@@ -74,9 +74,11 @@ __all__ = [
     "RelayServer",
     "Session",
     "dies_with_parent",
+    "end_process",
     "free_port",
     "free_port_block",
     "is_listening",
     "ports_in_use",
+    "s16le_mono",
     "tcp_port_state",
 ]

@@ -23,6 +23,11 @@ POLL_S: Final = 0.005
 _SETPRIV: Final = shutil.which("setpriv")
 
 
+def s16le_mono(rate: int) -> list[str]:
+    """ffmpeg's options for raw PCM as the tests hand it over: s16le, mono, `rate`."""
+    return ["-f", "s16le", "-ar", str(rate), "-ac", "1"]
+
+
 def dies_with_parent(argv: list[str]) -> list[str]:
     """Return argv wrapped so that the child gets SIGKILL if this process dies.
 
@@ -39,6 +44,39 @@ def dies_with_parent(argv: list[str]) -> list[str]:
     if _SETPRIV is None:
         return argv
     return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+
+
+async def end_process(
+    proc: asyncio.subprocess.Process, *, terms: int = 2, term_wait_s: float = 1.5
+) -> None:
+    """End the process: SIGTERM up to `terms` times, then SIGKILL; always wait.
+
+    A first SIGTERM only makes ffmpeg stop between packets; blocked in a read that
+    gets nothing, it needs a second one, which aborts the read.
+
+    Args:
+        proc: the process.
+        terms: how many SIGTERMs it gets.
+        term_wait_s: how long each SIGTERM gets before the next signal.
+    """
+    try:
+        for _ in range(terms):
+            if proc.returncode is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), term_wait_s)
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            try:
+                await proc.wait()
+            except asyncio.CancelledError:
+                # A cancelled reap must still not leave a zombie or a waiter behind.
+                await proc.wait()
+                raise
 
 
 class Child:
@@ -137,25 +175,10 @@ class Child:
             if natural_exit_s > 0 and self.proc.returncode is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.proc.wait(), natural_exit_s)
-            # A first SIGTERM only makes ffmpeg stop between packets; blocked in a
-            # read that gets nothing, it needs a second one, which aborts the read.
-            for _ in range(2):
-                if self.proc.returncode is not None:
-                    break
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.terminate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.proc.wait(), grace_s / 2)
+            await end_process(self.proc, term_wait_s=grace_s / 2)
         finally:
-            if self.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
-                try:
-                    await self.proc.wait()
-                except asyncio.CancelledError:
-                    # A cancelled reap must still not leave a zombie or a waiter behind.
-                    await self.proc.wait()
-                    raise
+            # Interrupted before the signals (cancelled, say): kill it at once.
+            await end_process(self.proc, terms=0)
             await self._finish_drain()
             await self._discard_stdout()
         returncode = self.proc.returncode

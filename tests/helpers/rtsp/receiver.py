@@ -18,7 +18,7 @@ import numpy as np
 
 from tests.helpers.service import Service
 
-from .children import READ_SIZE, Child
+from .children import READ_SIZE, Child, s16le_mono
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -138,12 +138,7 @@ class PcmRecorder(Service):
         """ffmpeg's output options: s16le mono at `rate` on stdout."""
         return [
             "-vn",
-            "-f",
-            "s16le",
-            "-ac",
-            "1",
-            "-ar",
-            str(self.rate),
+            *s16le_mono(self.rate),
             # Arrival timing is measured: every decoded frame must reach the pipe at
             # once (ffmpeg 5.1 does that for pipes anyway; this keeps it so).
             "-flush_packets",
