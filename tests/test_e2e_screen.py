@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from homeassistant.components import image
+from homeassistant.components.camera import Camera
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -283,6 +284,63 @@ async def test_background_entity_change_shows_within_a_second(
             ):
                 await asyncio.sleep(0.02)
         assert loop.time() - changed <= 1.0
+        await hass.config_entries.async_unload(
+            hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+    assert ffmpeg_children() == []
+
+
+class Lens(Camera):
+    """A camera whose picture the test changes."""
+
+    _attr_name = "Lens"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._attr_unique_id = "lens"
+        self.picture = b""
+        self.paint((200, 0, 0))
+
+    def paint(self, rgb: tuple[int, int, int]) -> None:
+        out = io.BytesIO()
+        Image.new("RGB", (64, 36), rgb).save(out, format="JPEG")
+        self.picture = out.getvalue()
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        return self.picture
+
+
+async def test_background_camera_shows_and_follows_its_state(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    lens = Lens()
+    setup_test_component_platform(hass, "camera", [lens])
+    assert await async_setup_component(hass, "camera", {"camera": {"platform": "test"}})
+    await hass.async_block_till_done()
+    async with ScreenReader(tmp_path) as reader:
+        await start(
+            hass,
+            reader,
+            **screen_options(),
+            **{CONF_VIDEO_BACKGROUND_ENTITY: lens.entity_id},
+        )
+        await wait_frames(reader, len(reader.frames()) + 2)
+        assert corner_grey(reader.frames()[-1]) == pytest.approx(
+            grey_of((200, 0, 0)), abs=6
+        )
+        # A camera's picture is fetched again when its state changes (here its
+        # access token, as Home Assistant renews it), besides every 10 s.
+        lens.paint((0, 200, 0))
+        lens.async_update_token()
+        lens.async_write_ha_state()
+        target = grey_of((0, 200, 0))
+        async with asyncio.timeout(2):
+            while not any(  # noqa: ASYNC110 - ffmpeg's log, polled
+                abs(corner_grey(frame) - target) < 6 for frame in reader.frames()[-3:]
+            ):
+                await asyncio.sleep(0.02)
         await hass.config_entries.async_unload(
             hass.config_entries.async_entries(DOMAIN)[0].entry_id
         )
