@@ -224,6 +224,7 @@ async def test_display_action_and_background_file(
         assert screen["current"] is None
         assert screen["history"] == ["C4", "C3"]
         assert screen["frames_written"] > 0
+        assert screen["camera_source"] == "rtsp://***:***@10.0.0.2:8554/announce"
         await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
 

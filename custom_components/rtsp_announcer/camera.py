@@ -7,11 +7,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from PIL import Image
 
-from .audio import strip_credentials
 from .audio.video import VideoTrack, encode_jpeg
-from .const import CONF_URL, CONF_VIDEO_READER_URL, SCREEN_CAMERA_KEY
+from .const import CONF_URL, SCREEN_CAMERA_KEY
 from .data import RtspAnnouncerConfigEntry
 from .entity import RtspAnnouncerEntity
+from .screen import reader_url
 
 # Pictures come from the screen's own drawings; nothing here needs a limit.
 PARALLEL_UPDATES = 0
@@ -27,15 +27,6 @@ async def async_setup_entry(
         async_add_entities([ScreenCamera(entry, screen)])
 
 
-def reader_url(entry: RtspAnnouncerConfigEntry) -> str:
-    """Where players read the stream: the reader URL, else the publish URL.
-
-    The publish URL's credentials are for publishing: a reader is not given them.
-    """
-    reader: str | None = entry.options.get(CONF_VIDEO_READER_URL)
-    return reader or strip_credentials(entry.data[CONF_URL])
-
-
 class ScreenCamera(RtspAnnouncerEntity, Camera):
     """The screen: its live stream from the RTSP server, its picture drawn here."""
 
@@ -47,7 +38,7 @@ class ScreenCamera(RtspAnnouncerEntity, Camera):
         Camera.__init__(self)
         super().__init__(entry, SCREEN_CAMERA_KEY)
         self._screen = screen
-        self._source = reader_url(entry)
+        self._source = reader_url(entry.data[CONF_URL], entry.options)
         # The latest JPEG and what it was made of: dashboards ask again every
         # few seconds for a picture that changes with each call only.
         self._jpeg: tuple[Image.Image, int | None, int | None, bytes] | None = None
