@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from custom_components.rtsp_announcer.audio.models import (
 from custom_components.rtsp_announcer.audio.stream import _first_audible
 from custom_components.rtsp_announcer.audio.transport import TransportSink
 from custom_components.rtsp_announcer.audio.video import (
+    Drawing,
     Fonts,
     ScreenContent,
     ScreenRenderer,
@@ -216,12 +218,26 @@ async def test_picture_is_the_latest_frame_written() -> None:
 
 async def test_picture_waits_for_its_drawing_and_draws_it_once() -> None:
     track, _, _ = await _track()
+    gate = asyncio.Event()
+
+    async def gated(job: Callable[[], Drawing]) -> Drawing:
+        await gate.wait()
+        return job()
+
+    # Drawings wait for the gate: the callers below find theirs under way.
+    track._run = lambda job: asyncio.ensure_future(gated(job))
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 200)).save(out, format="PNG")
-    # A new background: the picture shown is drawn again, once for both callers.
+    # A new background: the picture shown is drawn again, once for all callers.
     await track.set_background(out.getvalue())
     renders = track.renders
-    first, second = await asyncio.gather(track.picture(), track.picture())
+    callers = [asyncio.ensure_future(track.picture()) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert not any(caller.done() for caller in callers)
+    # One gives up (a camera request's time limit): the others still get it.
+    callers[0].cancel()
+    gate.set()
+    first, second = await asyncio.gather(*callers[1:])
     assert first is second
     assert first.getpixel((0, 0)) == (0, 0, 200)
     assert track.renders == renders + 1
