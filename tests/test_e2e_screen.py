@@ -15,11 +15,13 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from homeassistant.components import image
+from homeassistant.components.camera import Camera
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -210,8 +212,53 @@ async def test_display_action_and_background_file(
         assert screen["current"] is None
         assert screen["history"] == ["C4", "C3"]
         assert screen["frames_written"] > 0
+        assert screen["camera_source"] == "rtsp://***:***@10.0.0.2:8554/announce"
         await hass.config_entries.async_unload(entry.entry_id)
     assert ffmpeg_children() == []
+
+
+def solid(rgb: tuple[int, int, int], kind: str) -> bytes:
+    """A small picture of one colour, encoded as `kind` (PNG, JPEG)."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 36), rgb).save(out, format=kind)
+    return out.getvalue()
+
+
+RED = (200, 0, 0)
+GREEN = (0, 200, 0)
+
+
+async def background_follows(
+    hass: HomeAssistant, tmp_path: Path, entity_id: str, turn_green: Callable[[], None]
+) -> float:
+    """Show the entity's red picture as the background, then turn it green.
+
+    Returns the seconds from the change to the first frame showing it.
+    """
+    async with ScreenReader(tmp_path) as reader:
+        await start(
+            hass,
+            reader,
+            **screen_options(),
+            **{CONF_VIDEO_BACKGROUND_ENTITY: entity_id},
+        )
+        await wait_frames(reader, len(reader.frames()) + 2)
+        assert corner_grey(reader.frames()[-1]) == pytest.approx(grey_of(RED), abs=6)
+        loop = asyncio.get_running_loop()
+        changed = loop.time()
+        turn_green()
+        target = grey_of(GREEN)
+        async with asyncio.timeout(3):
+            while not any(  # noqa: ASYNC110 - ffmpeg's log, polled
+                abs(corner_grey(frame) - target) < 6 for frame in reader.frames()[-3:]
+            ):
+                await asyncio.sleep(0.02)
+        took = loop.time() - changed
+        await hass.config_entries.async_unload(
+            hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+    assert ffmpeg_children() == []
+    return took
 
 
 class Board(ImageEntity):
@@ -224,12 +271,10 @@ class Board(ImageEntity):
         super().__init__(hass)
         self._attr_unique_id = "board"
         self.picture = b""
-        self.paint((200, 0, 0))
+        self.paint(RED)
 
     def paint(self, rgb: tuple[int, int, int]) -> None:
-        out = io.BytesIO()
-        Image.new("RGB", (64, 36), rgb).save(out, format="PNG")
-        self.picture = out.getvalue()
+        self.picture = solid(rgb, "PNG")
         self._attr_image_last_updated = dt_util.utcnow()
 
     async def async_image(self) -> bytes | None:
@@ -247,33 +292,46 @@ async def test_background_entity_change_shows_within_a_second(
     setup_test_component_platform(hass, "image", [board])
     assert await async_setup_component(hass, "image", {"image": {"platform": "test"}})
     await hass.async_block_till_done()
-    entity_id = board.entity_id
-    async with ScreenReader(tmp_path) as reader:
-        await start(
-            hass,
-            reader,
-            **screen_options(),
-            **{CONF_VIDEO_BACKGROUND_ENTITY: entity_id},
-        )
-        await wait_frames(reader, len(reader.frames()) + 2)
-        assert corner_grey(reader.frames()[-1]) == pytest.approx(
-            grey_of((200, 0, 0)), abs=6
-        )
-        loop = asyncio.get_running_loop()
-        changed = loop.time()
-        board.paint((0, 200, 0))
+
+    def turn_green() -> None:
+        board.paint(GREEN)
         board.async_write_ha_state()
-        target = grey_of((0, 200, 0))
-        async with asyncio.timeout(3):
-            while not any(  # noqa: ASYNC110 - ffmpeg's log, polled
-                abs(corner_grey(frame) - target) < 6 for frame in reader.frames()[-3:]
-            ):
-                await asyncio.sleep(0.02)
-        assert loop.time() - changed <= 1.0
-        await hass.config_entries.async_unload(
-            hass.config_entries.async_entries(DOMAIN)[0].entry_id
-        )
-    assert ffmpeg_children() == []
+
+    assert await background_follows(hass, tmp_path, board.entity_id, turn_green) <= 1.0
+
+
+class Lens(Camera):
+    """A camera whose picture the test changes."""
+
+    _attr_name = "Lens"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._attr_unique_id = "lens"
+        self.picture = solid(RED, "JPEG")
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        return self.picture
+
+
+async def test_background_camera_shows_and_follows_its_state(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    lens = Lens()
+    setup_test_component_platform(hass, "camera", [lens])
+    assert await async_setup_component(hass, "camera", {"camera": {"platform": "test"}})
+    await hass.async_block_till_done()
+
+    def turn_green() -> None:
+        # A camera's picture is fetched again when its state changes (here its
+        # access token, as Home Assistant renews it), besides every 10 s.
+        lens.picture = solid(GREEN, "JPEG")
+        lens.async_update_token()
+        lens.async_write_ha_state()
+
+    assert await background_follows(hass, tmp_path, lens.entity_id, turn_green) <= 2.0
 
 
 async def test_screen_errors_are_translated(hass: HomeAssistant) -> None:

@@ -9,6 +9,7 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
@@ -44,6 +45,7 @@ from .const import (
     CONF_URL,
     DOMAIN,
     LOGGER,
+    SCREEN_CAMERA_KEY,
 )
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .errors import not_ready
@@ -52,7 +54,9 @@ from .screen import ScreenBackground, screen_style, video_settings
 from .services import async_setup_services
 from .speech import async_acquire_speech, async_release_speech
 
-PLATFORMS: list[Platform] = [Platform.MEDIA_PLAYER, Platform.NOTIFY, Platform.TTS]
+PLATFORMS: Final = (Platform.MEDIA_PLAYER, Platform.NOTIFY, Platform.TTS)
+# With the call-number screen on, its camera too.
+SCREEN_PLATFORMS: Final = (*PLATFORMS, Platform.CAMERA)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 # Timing of every stream's ffmpeg supervisor.
@@ -137,9 +141,12 @@ async def _async_setup_started(
     speech = await async_acquire_speech(hass, entry.entry_id)
     announcer = Announcer(hass, stream, speech, entry.entry_id, entry.options)
     stream.add_item_listener(announcer.item_changed)
+    platforms = PLATFORMS if stream.screen is None else SCREEN_PLATFORMS
     entry.runtime_data = RtspAnnouncerData(
-        stream=stream, announcer=announcer, speech=speech
+        stream=stream, announcer=announcer, speech=speech, platforms=platforms
     )
+    if stream.screen is None:
+        _remove_screen_camera(hass, entry)
     if stream.screen is not None:
         background = ScreenBackground(hass, stream.screen, entry.options)
         entry.runtime_data.background = background
@@ -160,7 +167,7 @@ async def _async_setup_started(
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_stream))
     # No update listener: the flows that change the entry reload it themselves,
     # once (the reconfigure and reauth steps, and the options flow).
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await hass.config_entries.async_forward_entry_setups(entry, platforms)
 
     @callback
     def _check_voice(hass: HomeAssistant) -> None:
@@ -176,11 +183,26 @@ async def async_unload_entry(
     hass: HomeAssistant, entry: RtspAnnouncerConfigEntry
 ) -> bool:
     """Stop the stream; nothing it started outlives it."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(
+        entry, entry.runtime_data.platforms
+    )
     if unloaded:
         await entry.runtime_data.stream.stop()
         await async_release_speech(hass, entry.entry_id)
     return unloaded
+
+
+def _remove_screen_camera(hass: HomeAssistant, entry: RtspAnnouncerConfigEntry) -> None:
+    """Remove the camera of a screen that was turned off from the registry.
+
+    It would otherwise stay listed as no longer provided, for good; turning the
+    screen on again creates it anew.
+    """
+    registry = er.async_get(hass)
+    unique_id = f"{entry.entry_id}_{SCREEN_CAMERA_KEY}"
+    if entity_id := registry.async_get_entity_id(Platform.CAMERA, DOMAIN, unique_id):
+        LOGGER.debug("The screen is off: removing %s", entity_id)
+        registry.async_remove(entity_id)
 
 
 class _StreamHealth:

@@ -124,6 +124,9 @@ CONF_VIDEO_TEXT_COLOR: Final = "video_text_color"
 CONF_VIDEO_TEXT_SIZE: Final = "video_text_size"
 CONF_VIDEO_HISTORY: Final = "video_history"
 CONF_VIDEO_READER_URL: Final = "video_reader_url"
+# The unique id's key of the screen's camera (entity.py: "<entry id>_<key>"): a
+# screen turned off has its camera removed from the registry by it.
+SCREEN_CAMERA_KEY: Final = "screen"
 VIDEO_RESOLUTIONS: Final = ("640x360", "1280x720", "1920x1080")
 DEFAULT_VIDEO: Final = False
 DEFAULT_VIDEO_RESOLUTION: Final = "1280x720"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 
 from .announce import Announcer
 from .audio import AudioStream
@@ -19,6 +20,8 @@ class RtspAnnouncerData:
     stream: AudioStream
     announcer: Announcer
     speech: SharedSpeech
+    # The platforms set up, which unloading unloads: the camera's with the screen.
+    platforms: tuple[Platform, ...]
     background: ScreenBackground | None = None
 
 

@@ -19,6 +19,7 @@ from .audio import AudioStream, PlaybackItem, Publisher, redact_text, redact_url
 from .audio.video import VideoTrack
 from .const import CONF_URL, CONF_VIDEO_READER_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
+from .screen import reader_url
 from .speech import SharedSpeech
 from .voices import StreamVoices
 
@@ -60,7 +61,10 @@ async def async_get_config_entry_diagnostics(
     result["speech"] = _speech(runtime.speech)
     result["voices"] = _voices(runtime.announcer.voices)
     if stream.screen is not None:
-        result["screen"] = _screen(stream.screen)
+        result["screen"] = _screen(stream.screen) | {
+            # What the screen's camera entity streams from.
+            "camera_source": redact_url(reader_url(url, entry.options)),
+        }
     return result
 
 

@@ -13,8 +13,9 @@ from .data import RtspAnnouncerConfigEntry
 class RtspAnnouncerEntity(Entity):
     """Common naming, device, availability and stream listening of the entities.
 
-    An entity that speaks into the stream is unavailable while the stream does
-    not publish (the server is unreachable or refuses it, ffmpeg restarts).
+    An entity that speaks into the stream or shows it is unavailable while the
+    stream does not publish (the server is unreachable or refuses it, ffmpeg
+    restarts), and whenever its own base class says so.
     """
 
     _attr_has_entity_name = True
@@ -37,7 +38,7 @@ class RtspAnnouncerEntity(Entity):
     @property
     def available(self) -> bool:
         """Available only while the stream's ffmpeg publishes."""
-        return self._stream.available
+        return self._stream.available and super().available
 
     async def async_added_to_hass(self) -> None:
         """Follow the stream's state."""

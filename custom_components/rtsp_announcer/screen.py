@@ -21,6 +21,7 @@ from homeassistant.helpers.event import (
     async_track_time_interval,
 )
 
+from .audio import strip_credentials
 from .audio.models import VideoSettings
 from .audio.video import Rgb, ScreenStyle, VideoTrack
 from .const import (
@@ -30,6 +31,7 @@ from .const import (
     CONF_VIDEO_BACKGROUND_IMAGE,
     CONF_VIDEO_FPS,
     CONF_VIDEO_HISTORY,
+    CONF_VIDEO_READER_URL,
     CONF_VIDEO_RESOLUTION,
     CONF_VIDEO_TEXT_COLOR,
     CONF_VIDEO_TEXT_SIZE,
@@ -79,6 +81,15 @@ def video_settings(options: Mapping[str, Any]) -> VideoSettings | None:
     width, height = (int(part) for part in resolution.split("x"))
     fps = _bounded(options.get(CONF_VIDEO_FPS), DEFAULT_VIDEO_FPS, VIDEO_FPS_RANGE)
     return VideoSettings(width=width, height=height, fps=fps)
+
+
+def reader_url(url: str, options: Mapping[str, Any]) -> str:
+    """Where players read the stream: the reader URL, else the publish URL `url`.
+
+    The publish URL's credentials are for publishing: a reader is not given them.
+    """
+    reader: str | None = options.get(CONF_VIDEO_READER_URL)
+    return reader or strip_credentials(url)
 
 
 def screen_style(options: Mapping[str, Any]) -> ScreenStyle:

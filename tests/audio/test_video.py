@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,13 @@ from custom_components.rtsp_announcer.audio.models import (
 from custom_components.rtsp_announcer.audio.stream import _first_audible
 from custom_components.rtsp_announcer.audio.transport import TransportSink
 from custom_components.rtsp_announcer.audio.video import (
+    Drawing,
     Fonts,
     ScreenContent,
     ScreenRenderer,
     ScreenStyle,
     VideoTrack,
+    encode_jpeg,
     find_fonts,
     to_yuv420p,
 )
@@ -194,3 +197,82 @@ async def test_show_for_a_while_then_history() -> None:
     await _settle(track)
     _write_audio(audio, 0.5)
     assert frames.frames
+
+
+async def test_picture_is_the_latest_frame_written() -> None:
+    track, audio, frames = await _track()
+    _write_audio(audio, 0.5)
+    # A text placed for audio still to come is not on the picture yet.
+    track.show("A1", at=round(1.0 * RATE))
+    await _settle(track)
+    assert to_yuv420p(await track.picture()) == frames.frames[-1]
+    blank = frames.frames[-1]
+    _write_audio(audio, 1.0)
+    picture = await track.picture()
+    assert to_yuv420p(picture) == frames.frames[-1] != blank
+    # The same picture again: nothing is drawn for it.
+    renders = track.renders
+    assert await track.picture() is picture
+    assert track.renders == renders
+
+
+async def test_picture_waits_for_its_drawing_and_draws_it_once() -> None:
+    track, _, _ = await _track()
+    gate = asyncio.Event()
+
+    async def gated(job: Callable[[], Drawing]) -> Drawing:
+        await gate.wait()
+        return job()
+
+    # Drawings wait for the gate: the callers below find theirs under way.
+    track._run = lambda job: asyncio.ensure_future(gated(job))
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 200)).save(out, format="PNG")
+    # A new background: the picture shown is drawn again, once for all callers.
+    await track.set_background(out.getvalue())
+    renders = track.renders
+    callers = [asyncio.ensure_future(track.picture()) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert not any(caller.done() for caller in callers)
+    # One gives up (a camera request's time limit): the others still get it.
+    callers[0].cancel()
+    gate.set()
+    first, second = await asyncio.gather(*callers[1:])
+    assert first is second
+    assert first.getpixel((0, 0)) == (0, 0, 200)
+    assert track.renders == renders + 1
+
+
+async def test_picture_of_a_stopped_track_and_a_failed_drawing() -> None:
+    stopped = VideoTrack(
+        SMALL, sample_rate=RATE, audio=_Writes(), fonts=Fonts(latin=None, cjk=None)
+    )
+    # Never started: drawn on the spot.
+    assert (await stopped.picture()).size == (64, 36)
+
+    track, _, _ = await _track()
+    track._frame_cache.clear()
+
+    def broken(content: ScreenContent) -> None:
+        raise OSError("no font")
+
+    track.renderer.draw = broken  # type: ignore[assignment,method-assign]
+    with pytest.raises(OSError, match="no font"):
+        await track.picture()
+
+
+def test_jpeg_fits_the_size_asked_and_is_never_enlarged() -> None:
+    picture = Image.new("RGB", (64, 36), (200, 0, 0))
+
+    def size(width: int | None, height: int | None) -> tuple[int, int]:
+        with Image.open(io.BytesIO(encode_jpeg(picture, width, height))) as jpeg:
+            assert jpeg.format == "JPEG"
+            return jpeg.size
+
+    assert size(None, None) == (64, 36)
+    assert size(32, None) == (32, 18)
+    assert size(None, 9) == (16, 9)
+    # Proportions kept: the tighter of the two wins.
+    assert size(32, 9) == (16, 9)
+    assert size(640, 360) == (64, 36)
+    assert size(0, 0) == (64, 36)
