@@ -33,11 +33,8 @@ from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import AnnounceRequest
-from custom_components.rtsp_announcer.audio.models import (
-    PcmTransport,
-    PublisherState,
-    StreamSettings,
-)
+from custom_components.rtsp_announcer.audio.models import PublisherState, StreamSettings
+from custom_components.rtsp_announcer.audio.options import PcmTransport
 from custom_components.rtsp_announcer.audio.playback import (
     ItemState,
     PlaybackItem,
