@@ -706,54 +706,43 @@ class WaysIn:
                 pass
 
     async def _call(self, way: str, payload: str) -> None:
-        services = self._hass.services
+        data: dict[str, Any]
         match way:
-            case "announce" | "announce media":
-                field = "message" if way == "announce" else "media_id"
-                await services.async_call(
-                    DOMAIN,
-                    "announce",
-                    {
-                        "entity_id": ENTITY,
-                        field: payload,
-                        "preannounce": False,
-                        "wait": False,
-                        "timeout": SOURCE_LIMIT,
-                    },
-                    blocking=True,
-                )
-            case "tts.speak":
-                await services.async_call(
-                    "tts",
-                    "speak",
-                    {
-                        "entity_id": self._tts,
-                        "media_player_entity_id": ENTITY,
-                        "message": payload,
-                        "cache": False,
-                    },
-                    blocking=True,
-                )
-            case "notify":
-                await services.async_call(
-                    "notify",
-                    "send_message",
-                    {"entity_id": self._notify, "message": payload},
-                    blocking=True,
-                )
-            case "play_media":
-                await services.async_call(
-                    "media_player",
-                    "play_media",
-                    {
-                        "entity_id": ENTITY,
-                        "media_content_id": payload,
-                        "media_content_type": "music",
-                    },
-                    blocking=True,
-                )
             case "tts entity":
                 await self._speak_directly(payload)
+                return
+            case "announce" | "announce media":
+                field = "message" if way == "announce" else "media_id"
+                domain, service = DOMAIN, "announce"
+                data = {
+                    "entity_id": ENTITY,
+                    field: payload,
+                    "preannounce": False,
+                    "wait": False,
+                    "timeout": SOURCE_LIMIT,
+                }
+            case "tts.speak":
+                domain, service = "tts", "speak"
+                data = {
+                    "entity_id": self._tts,
+                    "media_player_entity_id": ENTITY,
+                    "message": payload,
+                    "cache": False,
+                }
+            case "notify":
+                domain, service = "notify", "send_message"
+                data = {"entity_id": self._notify, "message": payload}
+            case "play_media":
+                domain, service = "media_player", "play_media"
+                data = {
+                    "entity_id": ENTITY,
+                    "media_content_id": payload,
+                    "media_content_type": "music",
+                }
+            case _:
+                msg = f"no such way: {way}"
+                raise AssertionError(msg)
+        await self._hass.services.async_call(domain, service, data, blocking=True)
 
     async def call(self, way: str, payload: str) -> None:
         """Call; a refusal must be translated, an accepted call must end once."""
