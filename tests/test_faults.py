@@ -116,6 +116,25 @@ def issues_of(hass: HomeAssistant) -> dict[str, ir.IssueEntry]:
     }
 
 
+async def raised_issue(
+    hass: HomeAssistant, url: str, kind: str, **options: Any
+) -> tuple[MockConfigEntry, ir.IssueEntry, float]:
+    """Start a stream at `url`, wait for its `kind` repair issue.
+
+    Returns the entry, the issue and the seconds from setup to the issue.
+    """
+    entry = await start_stream(hass, url, **options)
+    started = time.monotonic()
+    issue_id = f"{entry.entry_id}_{kind}"
+    await until(lambda: issue_id in issues_of(hass), 15, f"the {kind} issue")
+    return entry, issues_of(hass)[issue_id], time.monotonic() - started
+
+
+def hidden_url(server: StatusServer) -> dict[str, str]:
+    """An issue's placeholders for a stream at `server`: credentials hidden."""
+    return {"name": "Hall", "url": f"rtsp://***:***@{HOST}:{server.port}/announce"}
+
+
 def reauth_flows(hass: HomeAssistant) -> list[Any]:
     return [
         flow
@@ -316,19 +335,13 @@ async def test_path_not_found_raises_an_issue_until_it_publishes(
     server = StatusServer("404 Not Found")
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_path_not_found"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 404 issue")
-        raised = time.monotonic() - started
-        issue = issues_of(hass)[issue_id]
+        entry, issue, raised = await raised_issue(
+            hass, server.url(f"user:{SECRET}@"), "path_not_found"
+        )
         assert issue.translation_key == "path_not_found"
         assert issue.is_fixable is False
         assert issue.severity is ir.IssueSeverity.ERROR
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
+        assert issue.translation_placeholders == hidden_url(server)
         publisher = publisher_of(entry)
         assert publisher.failure is FailureKind.PATH_NOT_FOUND
         assert publisher.failure_streak >= 3
@@ -357,18 +370,12 @@ async def test_unauthorized_raises_an_issue_and_asks_for_credentials(
     server = StatusServer("401 Unauthorized", options_too=True)
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_unauthorized"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 401 issue")
-        raised = time.monotonic() - started
+        entry, issue, raised = await raised_issue(
+            hass, server.url(f"user:{SECRET}@"), "unauthorized"
+        )
         await until(lambda: bool(reauth_flows(hass)), 5, "the reauth flow")
-        issue = issues_of(hass)[issue_id]
         assert issue.translation_key == "unauthorized"
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
+        assert issue.translation_placeholders == hidden_url(server)
         assert publisher_of(entry).failure is FailureKind.UNAUTHORIZED
         (flow,) = reauth_flows(hass)
         assert flow["step_id"] == "reauth_confirm"
@@ -424,9 +431,9 @@ async def test_forbidden_path_on_the_relay(hass: HomeAssistant) -> None:
         )  # fmt: skip
         try:
             await relay.wait_for_mount(timeout=15)
-            entry = await start_stream(hass, relay.publish_url, rtsp_transport="udp")
-            issue_id = f"{entry.entry_id}_forbidden"
-            await until(lambda: issue_id in issues_of(hass), 15, "the 403 issue")
+            entry, _, _ = await raised_issue(
+                hass, relay.publish_url, "forbidden", rtsp_transport="udp"
+            )
             assert publisher_of(entry).failure is FailureKind.FORBIDDEN
         finally:
             # SIGTERM: the occupant leaves with a TEARDOWN and frees the path.
