@@ -19,6 +19,7 @@ import random
 import select
 import signal
 import time
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -517,18 +518,25 @@ async def test_socket_directory_not_creatable_falls_back_to_the_pipe(
 # --------------------------------------------------------------------------- teardown
 
 
+async def playing_long(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> tuple[MockConfigEntry, Path, int | None]:
+    """A stream playing a long announcement: its entry, feed directory, ffmpeg's pid."""
+    entry = await start_stream(hass, receiver.url)
+    await wait_available(hass, ENTITY)
+    await announce(hass, message=LONG, wait=False)
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    feed = entry.runtime_data.stream.feed
+    assert feed is not None
+    return entry, feed.path.parent, publisher_of(entry).pid
+
+
 async def test_home_assistant_stop_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry, socket_dir, pid = await playing_long(hass, receiver)
     stream = entry.runtime_data.stream
-    assert stream.feed is not None
-    socket_dir = stream.feed.path.parent
-    pid = publisher_of(entry).pid
     await hass.async_stop()
     assert ffmpeg_children() == []
     assert pid is not None
@@ -542,14 +550,8 @@ async def test_home_assistant_stop_during_an_announcement(
 async def test_reload_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry, old_dir, old_pid = await playing_long(hass, receiver)
     old = entry.runtime_data.stream
-    assert old.feed is not None
-    old_dir = old.feed.path.parent
-    old_pid = publisher_of(entry).pid
     assert await hass.config_entries.async_reload(entry.entry_id)
     assert not old_dir.exists()
     assert old_pid is not None
