@@ -64,6 +64,20 @@ SSML = (
 )
 
 
+def reproducible(hypothesis: Any, examples: int) -> Any:
+    """The settings of the fuzzing here: the same examples each run, no deadline.
+
+    The streams are real and slow, so no health check applies.
+    """
+    return hypothesis.settings(
+        max_examples=examples,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+
+
 def strategies() -> tuple[Any, Any]:
     """Return (noise, mutation) strategies; hypothesis is imported here only.
 
@@ -358,13 +372,7 @@ async def test_malformed_announcements_are_refused(
     hypothesis = pytest.importorskip("hypothesis")
     noise_strategy, mutation_strategy = strategies()
 
-    @hypothesis.settings(
-        max_examples=EXAMPLES,
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @reproducible(hypothesis, EXAMPLES)
     @hypothesis.given(
         noise=noise_strategy,
         mutations=hypothesis.strategies.lists(
@@ -835,13 +843,7 @@ async def test_bad_input_on_every_way_in(
     loop = asyncio.get_running_loop()
     hypothesis = pytest.importorskip("hypothesis")
 
-    @hypothesis.settings(
-        max_examples=WAY_EXAMPLES,
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @reproducible(hypothesis, WAY_EXAMPLES)
     @hypothesis.given(call=way_strategies(bad_sources))
     def property_holds(call: tuple[str, str]) -> None:
         future = asyncio.run_coroutine_threadsafe(ways.call(*call), loop)
