@@ -18,11 +18,8 @@ import argparse
 import asyncio
 import statistics
 
-from custom_components.rtsp_announcer.audio.models import (
-    Codec,
-    PcmTransport,
-    StreamSettings,
-)
+from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.options import Codec, PcmTransport
 from custom_components.rtsp_announcer.audio.stream import AudioStream
 from tests.helpers.analysis import arrival_gaps, continuity
 from tests.helpers.rtsp import ListenReceiver

@@ -62,6 +62,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from benchmarks.announce import heard_at, home_assistant, leftovers, settle
 from benchmarks.clock import loop_lag, percentile
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.models import (
     PublisherState,
     StreamSettings,
@@ -70,10 +71,6 @@ from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackI
 from custom_components.rtsp_announcer.audio.publisher import Supervision
 from custom_components.rtsp_announcer.audio.stream import AudioStream
 from custom_components.rtsp_announcer.const import (
-    CONF_FIRST_AUDIO_TIMEOUT,
-    CONF_NETWORK_TIMEOUT,
-    CONF_SAMPLE_RATE,
-    CONF_SOURCE_TIMEOUT,
     DOMAIN,
     EVENT_ANNOUNCEMENT,
     SERVICE_ANNOUNCE,
@@ -413,9 +410,9 @@ HANGING_VOICE = "tts.hanging_voice"
 # The limits: the call's own and the stream's options (small on purpose).
 CALL_TIMEOUT = 3.0
 HANG_OPTIONS: dict[str, float] = {
-    CONF_FIRST_AUDIO_TIMEOUT: 2.0,
-    CONF_NETWORK_TIMEOUT: 2.0,
-    CONF_SOURCE_TIMEOUT: 10.0,
+    opt.FIRST_AUDIO_TIMEOUT.key: 2.0,
+    opt.NETWORK_TIMEOUT.key: 2.0,
+    opt.SOURCE_TIMEOUT.key: 10.0,
 }
 NEXT_AFTER_S = 0.2
 NEXT_TONE_S = 0.5
@@ -580,7 +577,7 @@ async def hangs(runs: int) -> None:
             hass,
             receiver.url,
             name="Bench hangs",
-            **{CONF_SAMPLE_RATE: RATE, **HANG_OPTIONS},
+            **{opt.SAMPLE_RATE.key: RATE, **HANG_OPTIONS},
         )
         if not await hass.config_entries.async_setup(entry.entry_id):
             msg = f"the config entry did not load: {entry.state}"

@@ -53,11 +53,11 @@ import numpy as np
 import psutil
 
 from benchmarks.clock import loop_lag
-from custom_components.rtsp_announcer.audio.models import (
+from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.options import (
     Codec,
     PcmTransport,
     RtspTransport,
-    StreamSettings,
 )
 from custom_components.rtsp_announcer.audio.playback import ItemState, PlaybackItem
 from custom_components.rtsp_announcer.audio.stream import AudioStream

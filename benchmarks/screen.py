@@ -37,11 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from custom_components.rtsp_announcer.audio.models import (
-    RtspTransport,
-    StreamSettings,
-    VideoSettings,
-)
+from custom_components.rtsp_announcer.audio.models import StreamSettings, VideoSettings
+from custom_components.rtsp_announcer.audio.options import RtspTransport
 from custom_components.rtsp_announcer.audio.stream import AudioStream
 from custom_components.rtsp_announcer.audio.video import (
     ScreenContent,

@@ -28,19 +28,14 @@ from custom_components.rtsp_announcer.announce import (
     announcement_gain,
     response_for,
 )
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.playback import (
     PRIORITY_HIGH,
     PRIORITY_NORMAL,
     PlaybackItem,
     PlaybackQueue,
 )
-from custom_components.rtsp_announcer.const import (
-    CONF_GAIN_DB,
-    CONF_LEAD_IN,
-    CONF_PREANNOUNCE,
-    CONF_REPEAT,
-    EVENT_ANNOUNCEMENT,
-)
+from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 from custom_components.rtsp_announcer.media_player import RtspStreamMediaPlayer
 from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA, request_from
 
@@ -73,10 +68,10 @@ async def tuned(hass: HomeAssistant) -> AsyncGenerator[MockConfigEntry]:
     entry = await start(
         hass,
         {
-            CONF_GAIN_DB: -12.0,
-            CONF_REPEAT: 2,
-            CONF_PREANNOUNCE: False,
-            CONF_LEAD_IN: 0.5,
+            opt.GAIN_DB.key: -12.0,
+            opt.REPEAT.key: 2,
+            opt.PREANNOUNCE.key: False,
+            opt.LEAD_IN.key: 0.5,
         },
     )
     yield entry

@@ -23,13 +23,8 @@ from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.rtsp_announcer.const import (
-    CONF_VIDEO,
-    CONF_VIDEO_FPS,
-    CONF_VIDEO_READER_URL,
-    CONF_VIDEO_RESOLUTION,
-    DOMAIN,
-)
+from custom_components.rtsp_announcer.audio import options as opt
+from custom_components.rtsp_announcer.const import DOMAIN
 
 from .common import (
     HALL,
@@ -49,10 +44,10 @@ CAMERA = "camera.hall_screen"
 DEAD_URL = "rtsp://announcer:secret@127.0.0.1:9/announce"
 READER_URL = "rtsp://viewer:pass@10.0.0.2:8554/announce"
 SCREEN: dict[str, Any] = {
-    CONF_VIDEO: True,
-    CONF_VIDEO_RESOLUTION: "640x360",
-    CONF_VIDEO_FPS: 5,
-    CONF_VIDEO_READER_URL: READER_URL,
+    opt.VIDEO.key: True,
+    opt.VIDEO_RESOLUTION.key: "640x360",
+    opt.VIDEO_FPS.key: 5,
+    opt.VIDEO_READER_URL.key: READER_URL,
 }
 
 
@@ -66,7 +61,7 @@ async def _set_screen(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> 
     """Turn the screen on or off in the options flow (which reloads the entry)."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _defaults(result) | {CONF_VIDEO: on}
+        result["flow_id"], _defaults(result) | {opt.VIDEO.key: on}
     )
     if on:
         assert result["step_id"] == "screen"

@@ -27,15 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 import custom_components.rtsp_announcer as integration
-from custom_components.rtsp_announcer.audio import (
-    DEFAULT_CODEC,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
-)
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.models import (
     PublisherState,
     StreamSettings,
@@ -44,32 +36,7 @@ from custom_components.rtsp_announcer.audio.probe import probe_publish
 from custom_components.rtsp_announcer.audio.publisher import FailureKind, Supervision
 from custom_components.rtsp_announcer.audio.url import parse_rtsp_url
 from custom_components.rtsp_announcer.config_flow import url_with_credentials
-from custom_components.rtsp_announcer.const import (
-    CONF_CODEC,
-    CONF_FIRST_AUDIO_TIMEOUT,
-    CONF_FRAME_MS,
-    CONF_GAIN_DB,
-    CONF_IDLE_BLOCK_MS,
-    CONF_LEAD_IN,
-    CONF_LEAD_MS,
-    CONF_MAX_QUEUE_AGE,
-    CONF_NAME,
-    CONF_NETWORK_TIMEOUT,
-    CONF_PCM_TRANSPORT,
-    CONF_PREANNOUNCE,
-    CONF_PREANNOUNCE_SOUND,
-    CONF_REPEAT,
-    CONF_RTSP_TRANSPORT,
-    CONF_SAMPLE_RATE,
-    CONF_SOURCE_TIMEOUT,
-    CONF_URL,
-    CONF_VIDEO,
-    DEFAULT_FIRST_AUDIO_TIMEOUT,
-    DEFAULT_MAX_QUEUE_AGE,
-    DEFAULT_NETWORK_TIMEOUT,
-    DEFAULT_SOURCE_TIMEOUT,
-    DOMAIN,
-)
+from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
 from .common import ffmpeg_children, wait_available
 from .helpers.rtsp import HOST, ListenReceiver, RelayServer, free_port
@@ -78,11 +45,11 @@ from .helpers.waiting import until
 
 # The announcement defaults of a stream as a new options form has them.
 ANNOUNCE_DEFAULTS = {
-    CONF_PREANNOUNCE: True,
-    CONF_PREANNOUNCE_SOUND: "chime",
-    CONF_LEAD_IN: 0.0,
-    CONF_GAIN_DB: 0.0,
-    CONF_REPEAT: 1,
+    opt.PREANNOUNCE.key: True,
+    opt.PREANNOUNCE_SOUND.key: "chime",
+    opt.LEAD_IN.key: 0.0,
+    opt.GAIN_DB.key: 0.0,
+    opt.REPEAT.key: 1,
 }
 
 FLOW = "custom_components.rtsp_announcer.config_flow"
@@ -461,7 +428,7 @@ async def test_user_transport_refused_tries_the_other_and_keeps_it(
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     # The stream publishes over UDP from the start, and the options say so.
-    assert result["result"].options == {CONF_RTSP_TRANSPORT: "udp"}
+    assert result["result"].options == {opt.RTSP_TRANSPORT.key: "udp"}
     setups = [transport for method, transport in peer.requests if method == "SETUP"]
     assert len(setups) == 2
     assert "/TCP" in setups[0]
@@ -552,19 +519,19 @@ async def test_options_flow_defaults(hass: HomeAssistant) -> None:
     assert (
         _schema(result)({})
         == {
-            CONF_CODEC: DEFAULT_CODEC,
-            CONF_PCM_TRANSPORT: DEFAULT_PCM_TRANSPORT,
-            CONF_SAMPLE_RATE: str(DEFAULT_SAMPLE_RATE),
-            CONF_RTSP_TRANSPORT: DEFAULT_RTSP_TRANSPORT,
-            CONF_FRAME_MS: DEFAULT_FRAME_MS,
-            CONF_LEAD_MS: DEFAULT_LEAD_MS,
-            CONF_IDLE_BLOCK_MS: DEFAULT_IDLE_BLOCK_MS,
-            CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
-            CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
-            CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
-            CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
+            opt.CODEC.key: opt.CODEC.default,
+            opt.PCM_TRANSPORT.key: opt.PCM_TRANSPORT.default,
+            opt.SAMPLE_RATE.key: str(opt.SAMPLE_RATE.default),
+            opt.RTSP_TRANSPORT.key: opt.RTSP_TRANSPORT.default,
+            opt.FRAME_MS.key: opt.FRAME_MS.default,
+            opt.LEAD_MS.key: opt.LEAD_MS.default,
+            opt.IDLE_BLOCK_MS.key: opt.IDLE_BLOCK_MS.default,
+            opt.FIRST_AUDIO_TIMEOUT.key: opt.FIRST_AUDIO_TIMEOUT.default,
+            opt.SOURCE_TIMEOUT.key: opt.SOURCE_TIMEOUT.default,
+            opt.NETWORK_TIMEOUT.key: opt.NETWORK_TIMEOUT.default,
+            opt.MAX_QUEUE_AGE.key: opt.MAX_QUEUE_AGE.default,
             # The call-number screen: off.
-            CONF_VIDEO: False,
+            opt.VIDEO.key: False,
         }
         | ANNOUNCE_DEFAULTS
     )
@@ -579,41 +546,41 @@ async def test_options_flow_saves_typed_values(
     result2 = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
-            CONF_CODEC: "pcm_mulaw",
-            CONF_PCM_TRANSPORT: "pipe",
-            CONF_SAMPLE_RATE: "8000",
-            CONF_RTSP_TRANSPORT: "udp",
-            CONF_FRAME_MS: 10.0,
-            CONF_LEAD_MS: 125.0,
-            CONF_IDLE_BLOCK_MS: 0.0,
+            opt.CODEC.key: "pcm_mulaw",
+            opt.PCM_TRANSPORT.key: "pipe",
+            opt.SAMPLE_RATE.key: "8000",
+            opt.RTSP_TRANSPORT.key: "udp",
+            opt.FRAME_MS.key: 10.0,
+            opt.LEAD_MS.key: 125.0,
+            opt.IDLE_BLOCK_MS.key: 0.0,
         },
     )
     await hass.async_block_till_done()
 
     assert result2["type"] is FlowResultType.CREATE_ENTRY
     expected = {
-        CONF_CODEC: "pcm_mulaw",
-        CONF_PCM_TRANSPORT: "pipe",
-        CONF_SAMPLE_RATE: 8000,
-        CONF_RTSP_TRANSPORT: "udp",
-        CONF_FRAME_MS: 10,
-        CONF_LEAD_MS: 125,
-        CONF_IDLE_BLOCK_MS: 0,
-        CONF_FIRST_AUDIO_TIMEOUT: DEFAULT_FIRST_AUDIO_TIMEOUT,
-        CONF_SOURCE_TIMEOUT: DEFAULT_SOURCE_TIMEOUT,
-        CONF_NETWORK_TIMEOUT: DEFAULT_NETWORK_TIMEOUT,
-        CONF_MAX_QUEUE_AGE: DEFAULT_MAX_QUEUE_AGE,
+        opt.CODEC.key: "pcm_mulaw",
+        opt.PCM_TRANSPORT.key: "pipe",
+        opt.SAMPLE_RATE.key: 8000,
+        opt.RTSP_TRANSPORT.key: "udp",
+        opt.FRAME_MS.key: 10,
+        opt.LEAD_MS.key: 125,
+        opt.IDLE_BLOCK_MS.key: 0,
+        opt.FIRST_AUDIO_TIMEOUT.key: opt.FIRST_AUDIO_TIMEOUT.default,
+        opt.SOURCE_TIMEOUT.key: opt.SOURCE_TIMEOUT.default,
+        opt.NETWORK_TIMEOUT.key: opt.NETWORK_TIMEOUT.default,
+        opt.MAX_QUEUE_AGE.key: opt.MAX_QUEUE_AGE.default,
     } | ANNOUNCE_DEFAULTS
     assert entry.options == expected
-    assert type(entry.options[CONF_SAMPLE_RATE]) is int
-    assert type(entry.options[CONF_FRAME_MS]) is int
-    assert type(entry.options[CONF_LEAD_MS]) is int
+    assert type(entry.options[opt.SAMPLE_RATE.key]) is int
+    assert type(entry.options[opt.FRAME_MS.key]) is int
+    assert type(entry.options[opt.LEAD_MS.key]) is int
 
     # The next options form starts from what was saved.
     result3 = await hass.config_entries.options.async_init(entry.entry_id)
     assert _schema(result3)({}) == expected | {
-        CONF_SAMPLE_RATE: "8000",
-        CONF_VIDEO: False,
+        opt.SAMPLE_RATE.key: "8000",
+        opt.VIDEO.key: False,
     }
     hass.config_entries.options.async_abort(result3["flow_id"])
 
@@ -621,10 +588,14 @@ async def test_options_flow_saves_typed_values(
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        (CONF_CODEC, "mp3"),
-        (CONF_SAMPLE_RATE, "12345"),
-        (CONF_FRAME_MS, 5),
-        (CONF_LEAD_MS, 1000),
+        (opt.CODEC.key, "mp3"),
+        (opt.SAMPLE_RATE.key, "12345"),
+        (opt.FRAME_MS.key, 5),
+        (opt.LEAD_MS.key, 1000),
+        (opt.GAIN_DB.key, -31),
+        (opt.GAIN_DB.key, 13),
+        (opt.REPEAT.key, 11),
+        (opt.LEAD_IN.key, 6),
     ],
 )
 async def test_options_flow_rejects_out_of_range(
@@ -734,7 +705,7 @@ async def test_reconfigure_reports_a_refused_transport(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
     # The transport is the user's choice in the options: not changed behind it.
-    entry = _entry(hass, closed_port, **{CONF_RTSP_TRANSPORT: "tcp"})
+    entry = _entry(hass, closed_port, **{opt.RTSP_TRANSPORT.key: "tcp"})
     async with TransportPeer() as peer:
         result = await entry.start_reconfigure_flow(hass)
         result2 = await _configure(hass, result, {CONF_URL: peer.url})
@@ -742,14 +713,14 @@ async def test_reconfigure_reports_a_refused_transport(
     _assert_form(result2, {"base": "unsupported_transport"})
     assert result2["description_placeholders"] == {"transport": "TCP"}
     assert [m for m, _ in peer.requests].count("SETUP") == 1
-    assert entry.options == {CONF_RTSP_TRANSPORT: "tcp"}
+    assert entry.options == {opt.RTSP_TRANSPORT.key: "tcp"}
 
 
 async def test_reconfigure_publishes_with_the_entry_transport(
     hass: HomeAssistant, closed_port: int, mock_setup_entry: AsyncMock
 ) -> None:
     """rtsp-server-perl takes UDP publishers only: the attempt uses the option."""
-    entry = _entry(hass, closed_port, **{CONF_RTSP_TRANSPORT: "udp"})
+    entry = _entry(hass, closed_port, **{opt.RTSP_TRANSPORT.key: "udp"})
     async with RelayServer() as relay:
         result = await entry.start_reconfigure_flow(hass)
         result2 = await _configure(hass, result, {CONF_URL: relay.publish_url})
@@ -960,7 +931,7 @@ async def _change_options(
     result = await hass.config_entries.options.async_init(entry.entry_id)
     defaults = _schema(result)({})
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], defaults | {CONF_SAMPLE_RATE: "48000"}
+        result["flow_id"], defaults | {opt.SAMPLE_RATE.key: "48000"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -1055,42 +1026,27 @@ async def test_options_flow_saves_announcement_defaults(
 
     # A sound Home Assistant may not read is refused, and the form recovers.
     refused = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_PREANNOUNCE_SOUND: "/etc/ding.flac"}
+        result["flow_id"], {opt.PREANNOUNCE_SOUND.key: "/etc/ding.flac"}
     )
-    _assert_form(refused, {CONF_PREANNOUNCE_SOUND: "invalid_sound"})
+    _assert_form(refused, {opt.PREANNOUNCE_SOUND.key: "invalid_sound"})
 
     saved = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
-            CONF_PREANNOUNCE: False,
-            CONF_PREANNOUNCE_SOUND: f" {sound} ",
-            CONF_LEAD_IN: 0.5,
-            CONF_GAIN_DB: -12.0,
-            CONF_REPEAT: 3.0,
+            opt.PREANNOUNCE.key: False,
+            opt.PREANNOUNCE_SOUND.key: f" {sound} ",
+            opt.LEAD_IN.key: 0.5,
+            opt.GAIN_DB.key: -12.0,
+            opt.REPEAT.key: 3.0,
         },
     )
     await hass.async_block_till_done()
     assert saved["type"] is FlowResultType.CREATE_ENTRY
     assert {key: entry.options[key] for key in ANNOUNCE_DEFAULTS} == {
-        CONF_PREANNOUNCE: False,
-        CONF_PREANNOUNCE_SOUND: str(sound),
-        CONF_LEAD_IN: 0.5,
-        CONF_GAIN_DB: -12.0,
-        CONF_REPEAT: 3,
+        opt.PREANNOUNCE.key: False,
+        opt.PREANNOUNCE_SOUND.key: str(sound),
+        opt.LEAD_IN.key: 0.5,
+        opt.GAIN_DB.key: -12.0,
+        opt.REPEAT.key: 3,
     }
-    assert type(entry.options[CONF_REPEAT]) is int
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [(CONF_GAIN_DB, -31), (CONF_GAIN_DB, 13), (CONF_REPEAT, 11), (CONF_LEAD_IN, 6)],
-)
-async def test_options_flow_refuses_announcement_defaults_out_of_range(
-    hass: HomeAssistant, field: str, value: float
-) -> None:
-    entry, result = await _options_form(hass)
-    with pytest.raises(InvalidData):
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {field: value}
-        )
-    hass.config_entries.options.async_abort(result["flow_id"])
+    assert type(entry.options[opt.REPEAT.key]) is int

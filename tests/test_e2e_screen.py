@@ -32,17 +32,8 @@ from pytest_homeassistant_custom_component.common import (
     setup_test_component_platform,
 )
 
-from custom_components.rtsp_announcer.const import (
-    CONF_PCM_TRANSPORT,
-    CONF_VIDEO,
-    CONF_VIDEO_BACKGROUND_ENTITY,
-    CONF_VIDEO_BACKGROUND_IMAGE,
-    CONF_VIDEO_FPS,
-    CONF_VIDEO_HISTORY,
-    CONF_VIDEO_READER_URL,
-    CONF_VIDEO_RESOLUTION,
-    DOMAIN,
-)
+from custom_components.rtsp_announcer.audio import options as opt
+from custom_components.rtsp_announcer.const import DOMAIN
 from custom_components.rtsp_announcer.diagnostics import (
     async_get_config_entry_diagnostics,
 )
@@ -61,10 +52,10 @@ pytestmark = pytest.mark.skipif(
 
 def screen_options(fps: int = 5, **extra: object) -> dict[str, Any]:
     return {
-        CONF_VIDEO: True,
-        CONF_VIDEO_RESOLUTION: "640x360",
-        CONF_VIDEO_FPS: fps,
-        CONF_VIDEO_HISTORY: 3,
+        opt.VIDEO.key: True,
+        opt.VIDEO_RESOLUTION.key: "640x360",
+        opt.VIDEO_FPS.key: fps,
+        opt.VIDEO_HISTORY.key: 3,
         **extra,
     }
 
@@ -181,8 +172,8 @@ async def test_display_action_and_background_file(
             reader,
             **screen_options(),
             **{
-                CONF_VIDEO_BACKGROUND_IMAGE: str(picture),
-                CONF_VIDEO_READER_URL: "rtsp://viewer:secret@10.0.0.2:8554/announce",
+                opt.VIDEO_BACKGROUND_IMAGE.key: str(picture),
+                opt.VIDEO_READER_URL.key: "rtsp://viewer:secret@10.0.0.2:8554/announce",
             },
         )
         assert corner_grey(reader.frames()[-1]) == pytest.approx(
@@ -240,7 +231,7 @@ async def background_follows(
             hass,
             reader,
             **screen_options(),
-            **{CONF_VIDEO_BACKGROUND_ENTITY: entity_id},
+            **{opt.VIDEO_BACKGROUND_ENTITY.key: entity_id},
         )
         await wait_frames(reader, len(reader.frames()) + 2)
         assert corner_grey(reader.frames()[-1]) == pytest.approx(grey_of(RED), abs=6)
@@ -364,7 +355,7 @@ async def test_audio_unchanged_with_the_screen_on(
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     async with ListenReceiver(rate=RATE) as receiver:
         entry = add_entry(
-            hass, receiver.url, **screen_options(), **{CONF_PCM_TRANSPORT: transport}
+            hass, receiver.url, **screen_options(), **{opt.PCM_TRANSPORT.key: transport}
         )
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)

@@ -27,12 +27,8 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.transport import FifoFeed
-from custom_components.rtsp_announcer.const import (
-    CONF_CODEC,
-    CONF_PCM_TRANSPORT,
-    CONF_RTSP_TRANSPORT,
-)
 
 from .common import (
     add_entry,
@@ -82,7 +78,9 @@ async def test_silence_then_tone_over_tcp(
     tone = make_tone(media_dir / "tone.wav", freq=1000, seconds=1.0)
     async with ListenReceiver(rate=RATE) as receiver:
         entry = add_entry(
-            hass, receiver.url, **{CONF_PCM_TRANSPORT: transport, CONF_CODEC: codec}
+            hass,
+            receiver.url,
+            **{opt.PCM_TRANSPORT.key: transport, opt.CODEC.key: codec},
         )
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)
@@ -124,7 +122,7 @@ async def test_silence_then_tone_over_tcp(
 @pytest.mark.parametrize("transport", ["socket", "fifo"])
 async def test_killed_ffmpeg_comes_back(hass: HomeAssistant, transport: str) -> None:
     async with ListenReceiver(rate=RATE) as receiver:
-        entry = add_entry(hass, receiver.url, **{CONF_PCM_TRANSPORT: transport})
+        entry = add_entry(hass, receiver.url, **{opt.PCM_TRANSPORT.key: transport})
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)
         await receiver.wait_for_session(1, timeout=10)
@@ -184,7 +182,7 @@ async def test_relay_with_udp_and_a_separate_reader(
 ) -> None:
     tone = make_tone(media_dir / "tone.wav", freq=700, seconds=1.5)
     async with RelayServer() as relay:
-        entry = add_entry(hass, relay.publish_url, **{CONF_RTSP_TRANSPORT: "udp"})
+        entry = add_entry(hass, relay.publish_url, **{opt.RTSP_TRANSPORT.key: "udp"})
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, ENTITY)
         async with Reader(relay.read_url, rate=RATE) as reader:

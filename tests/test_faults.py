@@ -19,6 +19,7 @@ import random
 import select
 import signal
 import time
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -33,11 +34,8 @@ from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import AnnounceRequest
-from custom_components.rtsp_announcer.audio.models import (
-    PcmTransport,
-    PublisherState,
-    StreamSettings,
-)
+from custom_components.rtsp_announcer.audio.models import PublisherState, StreamSettings
+from custom_components.rtsp_announcer.audio.options import PcmTransport
 from custom_components.rtsp_announcer.audio.playback import (
     ItemState,
     PlaybackItem,
@@ -117,6 +115,25 @@ def issues_of(hass: HomeAssistant) -> dict[str, ir.IssueEntry]:
         for (domain, issue_id), issue in ir.async_get(hass).issues.items()
         if domain == DOMAIN
     }
+
+
+async def raised_issue(
+    hass: HomeAssistant, url: str, kind: str, **options: Any
+) -> tuple[MockConfigEntry, ir.IssueEntry, float]:
+    """Start a stream at `url`, wait for its `kind` repair issue.
+
+    Returns the entry, the issue and the seconds from setup to the issue.
+    """
+    entry = await start_stream(hass, url, **options)
+    started = time.monotonic()
+    issue_id = f"{entry.entry_id}_{kind}"
+    await until(lambda: issue_id in issues_of(hass), 15, f"the {kind} issue")
+    return entry, issues_of(hass)[issue_id], time.monotonic() - started
+
+
+def hidden_url(server: StatusServer) -> dict[str, str]:
+    """An issue's placeholders for a stream at `server`: credentials hidden."""
+    return {"name": "Hall", "url": f"rtsp://***:***@{HOST}:{server.port}/announce"}
 
 
 def reauth_flows(hass: HomeAssistant) -> list[Any]:
@@ -319,19 +336,13 @@ async def test_path_not_found_raises_an_issue_until_it_publishes(
     server = StatusServer("404 Not Found")
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_path_not_found"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 404 issue")
-        raised = time.monotonic() - started
-        issue = issues_of(hass)[issue_id]
+        entry, issue, raised = await raised_issue(
+            hass, server.url(f"user:{SECRET}@"), "path_not_found"
+        )
         assert issue.translation_key == "path_not_found"
         assert issue.is_fixable is False
         assert issue.severity is ir.IssueSeverity.ERROR
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
+        assert issue.translation_placeholders == hidden_url(server)
         publisher = publisher_of(entry)
         assert publisher.failure is FailureKind.PATH_NOT_FOUND
         assert publisher.failure_streak >= 3
@@ -360,18 +371,12 @@ async def test_unauthorized_raises_an_issue_and_asks_for_credentials(
     server = StatusServer("401 Unauthorized", options_too=True)
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_unauthorized"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 401 issue")
-        raised = time.monotonic() - started
+        entry, issue, raised = await raised_issue(
+            hass, server.url(f"user:{SECRET}@"), "unauthorized"
+        )
         await until(lambda: bool(reauth_flows(hass)), 5, "the reauth flow")
-        issue = issues_of(hass)[issue_id]
         assert issue.translation_key == "unauthorized"
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
+        assert issue.translation_placeholders == hidden_url(server)
         assert publisher_of(entry).failure is FailureKind.UNAUTHORIZED
         (flow,) = reauth_flows(hass)
         assert flow["step_id"] == "reauth_confirm"
@@ -427,9 +432,9 @@ async def test_forbidden_path_on_the_relay(hass: HomeAssistant) -> None:
         )  # fmt: skip
         try:
             await relay.wait_for_mount(timeout=15)
-            entry = await start_stream(hass, relay.publish_url, rtsp_transport="udp")
-            issue_id = f"{entry.entry_id}_forbidden"
-            await until(lambda: issue_id in issues_of(hass), 15, "the 403 issue")
+            entry, _, _ = await raised_issue(
+                hass, relay.publish_url, "forbidden", rtsp_transport="udp"
+            )
             assert publisher_of(entry).failure is FailureKind.FORBIDDEN
         finally:
             # SIGTERM: the occupant leaves with a TEARDOWN and frees the path.
@@ -513,18 +518,25 @@ async def test_socket_directory_not_creatable_falls_back_to_the_pipe(
 # --------------------------------------------------------------------------- teardown
 
 
+async def playing_long(
+    hass: HomeAssistant, receiver: ListenReceiver
+) -> tuple[MockConfigEntry, Path, int | None]:
+    """A stream playing a long announcement: its entry, feed directory, ffmpeg's pid."""
+    entry = await start_stream(hass, receiver.url)
+    await wait_available(hass, ENTITY)
+    await announce(hass, message=LONG, wait=False)
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    feed = entry.runtime_data.stream.feed
+    assert feed is not None
+    return entry, feed.path.parent, publisher_of(entry).pid
+
+
 async def test_home_assistant_stop_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry, socket_dir, pid = await playing_long(hass, receiver)
     stream = entry.runtime_data.stream
-    assert stream.feed is not None
-    socket_dir = stream.feed.path.parent
-    pid = publisher_of(entry).pid
     await hass.async_stop()
     assert ffmpeg_children() == []
     assert pid is not None
@@ -538,14 +550,8 @@ async def test_home_assistant_stop_during_an_announcement(
 async def test_reload_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry, old_dir, old_pid = await playing_long(hass, receiver)
     old = entry.runtime_data.stream
-    assert old.feed is not None
-    old_dir = old.feed.path.parent
-    old_pid = publisher_of(entry).pid
     assert await hass.config_entries.async_reload(entry.entry_id)
     assert not old_dir.exists()
     assert old_pid is not None

@@ -13,20 +13,13 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.audio.models import (
+from custom_components.rtsp_announcer.audio import options as opt
+from custom_components.rtsp_announcer.audio.options import (
     Codec,
     PcmTransport,
     RtspTransport,
 )
-from custom_components.rtsp_announcer.const import (
-    CONF_CODEC,
-    CONF_NAME,
-    CONF_PCM_TRANSPORT,
-    CONF_RTSP_TRANSPORT,
-    CONF_SAMPLE_RATE,
-    CONF_URL,
-    DOMAIN,
-)
+from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 
 from .common import ffmpeg_children, no_ffmpeg, unload
 
@@ -94,10 +87,10 @@ async def test_settings_follow_options(hass: HomeAssistant) -> None:
     entry = make_entry(
         hass,
         **{
-            CONF_CODEC: "pcm_mulaw",
-            CONF_PCM_TRANSPORT: "pipe",
-            CONF_SAMPLE_RATE: 8000,
-            CONF_RTSP_TRANSPORT: "udp",
+            opt.CODEC.key: "pcm_mulaw",
+            opt.PCM_TRANSPORT.key: "pipe",
+            opt.SAMPLE_RATE.key: 8000,
+            opt.RTSP_TRANSPORT.key: "udp",
         },
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -120,7 +113,7 @@ async def test_options_change_reloads(hass: HomeAssistant) -> None:
     assert schema is not None
     defaults = schema({})
     result = await hass.config_entries.options.async_configure(
-        flow["flow_id"], defaults | {CONF_SAMPLE_RATE: "48000"}
+        flow["flow_id"], defaults | {opt.SAMPLE_RATE.key: "48000"}
     )
     assert result["type"] == "create_entry"
     await hass.async_block_till_done()
@@ -152,7 +145,7 @@ async def test_missing_ffmpeg_retries_setup(hass: HomeAssistant) -> None:
 async def test_socket_failure_falls_back_to_the_pipe(
     hass: HomeAssistant, tmp_path: Path, transport: str, failing: str
 ) -> None:
-    entry = make_entry(hass, **{CONF_PCM_TRANSPORT: transport})
+    entry = make_entry(hass, **{opt.PCM_TRANSPORT.key: transport})
     with patch(
         f"custom_components.rtsp_announcer.audio.transport.{failing}",
         side_effect=OSError(28, "No space left on device"),
@@ -169,7 +162,7 @@ async def test_socket_failure_falls_back_to_the_pipe(
 async def test_home_assistant_stop_stops_the_stream(
     hass: HomeAssistant, transport: str
 ) -> None:
-    entry = make_entry(hass, **{CONF_PCM_TRANSPORT: transport})
+    entry = make_entry(hass, **{opt.PCM_TRANSPORT.key: transport})
     assert await hass.config_entries.async_setup(entry.entry_id)
     stream = entry.runtime_data.stream
     assert stream.transport.value == transport

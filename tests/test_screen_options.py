@@ -13,23 +13,10 @@ from homeassistant.data_entry_flow import FlowResultType
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.models import VideoSettings
 from custom_components.rtsp_announcer.audio.video import ScreenStyle
-from custom_components.rtsp_announcer.const import (
-    CONF_NAME,
-    CONF_URL,
-    CONF_VIDEO,
-    CONF_VIDEO_BACKGROUND,
-    CONF_VIDEO_BACKGROUND_ENTITY,
-    CONF_VIDEO_BACKGROUND_IMAGE,
-    CONF_VIDEO_FPS,
-    CONF_VIDEO_HISTORY,
-    CONF_VIDEO_READER_URL,
-    CONF_VIDEO_RESOLUTION,
-    CONF_VIDEO_TEXT_COLOR,
-    CONF_VIDEO_TEXT_SIZE,
-    DOMAIN,
-)
+from custom_components.rtsp_announcer.const import CONF_NAME, CONF_URL, DOMAIN
 from custom_components.rtsp_announcer.screen import (
     ScreenBackground,
     screen_style,
@@ -61,7 +48,7 @@ async def _to_screen_step(hass: HomeAssistant, entry: MockConfigEntry) -> str:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     defaults = _defaults(result)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], defaults | {CONF_VIDEO: True}
+        result["flow_id"], defaults | {opt.VIDEO.key: True}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "screen"
@@ -80,27 +67,27 @@ async def test_screen_step_stores_typed_options(
     result = await hass.config_entries.options.async_configure(
         flow_id,
         {
-            CONF_VIDEO_RESOLUTION: "640x360",
-            CONF_VIDEO_FPS: 4.0,
-            CONF_VIDEO_BACKGROUND: [0, 0, 80],
-            CONF_VIDEO_BACKGROUND_IMAGE: str(picture),
-            CONF_VIDEO_BACKGROUND_ENTITY: "image.board",
-            CONF_VIDEO_TEXT_COLOR: [255, 255, 0],
-            CONF_VIDEO_TEXT_SIZE: 40.0,
-            CONF_VIDEO_HISTORY: 5.0,
-            CONF_VIDEO_READER_URL: "rtsp://192.168.1.10:8554/announce",
+            opt.VIDEO_RESOLUTION.key: "640x360",
+            opt.VIDEO_FPS.key: 4.0,
+            opt.VIDEO_BACKGROUND.key: [0, 0, 80],
+            opt.VIDEO_BACKGROUND_IMAGE.key: str(picture),
+            opt.VIDEO_BACKGROUND_ENTITY.key: "image.board",
+            opt.VIDEO_TEXT_COLOR.key: [255, 255, 0],
+            opt.VIDEO_TEXT_SIZE.key: 40.0,
+            opt.VIDEO_HISTORY.key: 5.0,
+            opt.VIDEO_READER_URL.key: "rtsp://192.168.1.10:8554/announce",
         },
     )
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     options = entry.options
-    assert options[CONF_VIDEO] is True
-    assert options[CONF_VIDEO_FPS] == 4
-    assert type(options[CONF_VIDEO_FPS]) is int
-    assert options[CONF_VIDEO_HISTORY] == 5
-    assert options[CONF_VIDEO_BACKGROUND_IMAGE] == str(picture)
-    assert options[CONF_VIDEO_BACKGROUND_ENTITY] == "image.board"
+    assert options[opt.VIDEO.key] is True
+    assert options[opt.VIDEO_FPS.key] == 4
+    assert type(options[opt.VIDEO_FPS.key]) is int
+    assert options[opt.VIDEO_HISTORY.key] == 5
+    assert options[opt.VIDEO_BACKGROUND_IMAGE.key] == str(picture)
+    assert options[opt.VIDEO_BACKGROUND_ENTITY.key] == "image.board"
     assert video_settings(options) == VideoSettings(width=640, height=360, fps=4)
     assert screen_style(options) == ScreenStyle(
         background=(0, 0, 80), text_color=(255, 255, 0), text_size=40, history=5
@@ -110,9 +97,9 @@ async def test_screen_step_stores_typed_options(
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
-        (CONF_VIDEO_BACKGROUND_IMAGE, "/etc/passwd", "invalid_background_image"),
-        (CONF_VIDEO_BACKGROUND_IMAGE, "not a picture", "invalid_background_image"),
-        (CONF_VIDEO_READER_URL, "http://host/x", "invalid_reader_url"),
+        (opt.VIDEO_BACKGROUND_IMAGE.key, "/etc/passwd", "invalid_background_image"),
+        (opt.VIDEO_BACKGROUND_IMAGE.key, "not a picture", "invalid_background_image"),
+        (opt.VIDEO_READER_URL.key, "http://host/x", "invalid_reader_url"),
     ],
 )
 async def test_screen_step_refuses_bad_values(
@@ -131,23 +118,23 @@ async def test_screen_step_refuses_bad_values(
     entry = _entry(hass)
     flow_id = await _to_screen_step(hass, entry)
     result = await hass.config_entries.options.async_configure(
-        flow_id, {CONF_VIDEO_RESOLUTION: "640x360", field: value}
+        flow_id, {opt.VIDEO_RESOLUTION.key: "640x360", field: value}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}
-    assert CONF_VIDEO not in entry.options
+    assert opt.VIDEO.key not in entry.options
     hass.config_entries.options.async_abort(flow_id)
 
 
 async def test_screen_off_keeps_the_options_audio_only(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
-    entry = _entry(hass, **{CONF_VIDEO: True, CONF_VIDEO_FPS: 3})
+    entry = _entry(hass, **{opt.VIDEO.key: True, opt.VIDEO_FPS.key: 3})
     result = await hass.config_entries.options.async_init(entry.entry_id)
     defaults = _defaults(result)
-    assert defaults[CONF_VIDEO] is True
+    assert defaults[opt.VIDEO.key] is True
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], defaults | {CONF_VIDEO: False}
+        result["flow_id"], defaults | {opt.VIDEO.key: False}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert not any(key.startswith("video") for key in entry.options)
@@ -156,12 +143,12 @@ async def test_screen_off_keeps_the_options_audio_only(
 
 def test_settings_fall_back_on_bad_stored_values() -> None:
     options = {
-        CONF_VIDEO: True,
-        CONF_VIDEO_RESOLUTION: "800x600",
-        CONF_VIDEO_FPS: "fast",
-        CONF_VIDEO_BACKGROUND: "blue",
-        CONF_VIDEO_TEXT_COLOR: [300, -5, "x"],
-        CONF_VIDEO_HISTORY: 99,
+        opt.VIDEO.key: True,
+        opt.VIDEO_RESOLUTION.key: "800x600",
+        opt.VIDEO_FPS.key: "fast",
+        opt.VIDEO_BACKGROUND.key: "blue",
+        opt.VIDEO_TEXT_COLOR.key: [300, -5, "x"],
+        opt.VIDEO_HISTORY.key: 99,
     }
     assert video_settings(options) == VideoSettings(width=1280, height=720, fps=5)
     assert screen_style(options) == ScreenStyle(history=10)
@@ -190,8 +177,8 @@ async def test_background_falls_back_and_says_why(
         hass,
         screen,  # type: ignore[arg-type]
         {
-            CONF_VIDEO_BACKGROUND_IMAGE: str(outside),
-            CONF_VIDEO_BACKGROUND_ENTITY: "image.missing",
+            opt.VIDEO_BACKGROUND_IMAGE.key: str(outside),
+            opt.VIDEO_BACKGROUND_ENTITY.key: "image.missing",
         },
     )
     await background.async_start()
@@ -209,7 +196,7 @@ async def test_background_falls_back_and_says_why(
         background = ScreenBackground(
             hass,
             screen,  # type: ignore[arg-type]
-            {CONF_VIDEO_BACKGROUND_IMAGE: str(path)},
+            {opt.VIDEO_BACKGROUND_IMAGE.key: str(path)},
         )
         await background.async_start()
         await background.async_stop()

@@ -27,8 +27,9 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer import diagnostics
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.publisher import FailureKind
-from custom_components.rtsp_announcer.const import CONF_PCM_TRANSPORT, DOMAIN
+from custom_components.rtsp_announcer.const import DOMAIN
 
 from .common import add_entry, ffmpeg_children, start_stream, unload, wait_available
 from .helpers.rtsp import HOST, ListenReceiver
@@ -172,7 +173,7 @@ async def test_the_pcm_socket_is_private(
     entry = add_entry(
         hass,
         f"rtsp://{USER}:{PASSWORD}@{HOST}:9/announce",
-        **{CONF_PCM_TRANSPORT: transport},
+        **{opt.PCM_TRANSPORT.key: transport},
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
     feed = entry.runtime_data.stream.feed

@@ -15,8 +15,8 @@ import pytest
 from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.core import HomeAssistant
 
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.stream import AudioStream
-from custom_components.rtsp_announcer.const import CONF_PCM_TRANSPORT
 
 from .common import add_entry, ffmpeg_children
 from .helpers.rtsp import ListenReceiver
@@ -74,7 +74,7 @@ async def test_a_failure_after_the_stream_started_stops_it(
     target: tuple[Any, Any],
     transport: str,
 ) -> None:
-    entry = add_entry(hass, receiver.url, **{CONF_PCM_TRANSPORT: transport})
+    entry = add_entry(hass, receiver.url, **{opt.PCM_TRANSPORT.key: transport})
     name, method = target
     patcher = (
         patch(name, side_effect=fail_after_start)

@@ -20,14 +20,10 @@ from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer import diagnostics
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.exceptions import SpeechEngineError
 from custom_components.rtsp_announcer.audio.speech import VoiceEngine
-from custom_components.rtsp_announcer.const import (
-    CONF_FALLBACK_ENGINE,
-    CONF_FIRST_AUDIO_TIMEOUT,
-    CONF_VOICE_ENGINE,
-    EVENT_ANNOUNCEMENT,
-)
+from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 from custom_components.rtsp_announcer.voices import TtsEntityVoice
 
 from .common import (
@@ -99,7 +95,7 @@ async def failing_with_fallback(
     entry = await start_stream(
         hass,
         receiver,
-        options={CONF_VOICE_ENGINE: FAILING, CONF_FALLBACK_ENGINE: TONE},
+        options={opt.VOICE_ENGINE.key: FAILING, opt.FALLBACK_ENGINE.key: TONE},
     )
     return failing, fallback, entry
 
@@ -190,9 +186,9 @@ async def test_a_default_that_gives_no_audio_in_time_is_replaced(
         hass,
         receiver,
         options={
-            CONF_VOICE_ENGINE: HANGING,
-            CONF_FALLBACK_ENGINE: TONE,
-            CONF_FIRST_AUDIO_TIMEOUT: 0.5,
+            opt.VOICE_ENGINE.key: HANGING,
+            opt.FALLBACK_ENGINE.key: TONE,
+            opt.FIRST_AUDIO_TIMEOUT.key: 0.5,
         },
     )
     before = receiver.total_samples
@@ -212,7 +208,7 @@ async def test_without_a_fallback_the_failure_is_the_calls(
     hass: HomeAssistant, receiver: ListenReceiver, other_tone: bytes
 ) -> None:
     await add_failing_voice(hass, other_tone)
-    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: FAILING})
+    entry = await start_stream(hass, receiver, options={opt.VOICE_ENGINE.key: FAILING})
     with pytest.raises(HomeAssistantError) as err:
         await announce(hass, message="Dinner is ready.")
     assert err.value.translation_key == "announcement_failed"
@@ -227,8 +223,8 @@ async def test_the_local_voice_as_the_fallback(
         hass,
         receiver,
         options={
-            CONF_VOICE_ENGINE: FAILING,
-            CONF_FALLBACK_ENGINE: "tts.hall_local_voice",
+            opt.VOICE_ENGINE.key: FAILING,
+            opt.FALLBACK_ENGINE.key: "tts.hall_local_voice",
         },
     )
     before = receiver.total_samples
@@ -251,7 +247,7 @@ async def test_another_voices_leading_silence_is_trimmed(
     await _after_silence(tone, late)
     voice = ToneVoice("Tone voice", late.read_bytes())
     await add_voice(hass, voice)
-    entry = await start_stream(hass, receiver, options={CONF_VOICE_ENGINE: TONE})
+    entry = await start_stream(hass, receiver, options={opt.VOICE_ENGINE.key: TONE})
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
     # Only the tone is played (and MP3's own few ms of padding).
@@ -276,7 +272,10 @@ async def test_a_missing_default_leaves_the_words_to_the_fallback(
     entry = await start_stream(
         hass,
         receiver,
-        options={CONF_VOICE_ENGINE: "tts.removed_voice", CONF_FALLBACK_ENGINE: TONE},
+        options={
+            opt.VOICE_ENGINE.key: "tts.removed_voice",
+            opt.FALLBACK_ENGINE.key: TONE,
+        },
     )
     result = await announce(hass, message="Dinner is ready.")
     assert result["engine"] == TONE
@@ -292,7 +291,7 @@ async def test_a_silent_voice_without_a_fallback_fails_in_time(
     entry = await start_stream(
         hass,
         receiver,
-        options={CONF_VOICE_ENGINE: HANGING, CONF_FIRST_AUDIO_TIMEOUT: 0.5},
+        options={opt.VOICE_ENGINE.key: HANGING, opt.FIRST_AUDIO_TIMEOUT.key: 0.5},
     )
     started = time.monotonic()
     with pytest.raises(HomeAssistantError) as err:

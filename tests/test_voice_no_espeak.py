@@ -19,13 +19,8 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector
 from homeassistant.setup import async_setup_component
 
-from custom_components.rtsp_announcer.const import (
-    CONF_VOICE,
-    CONF_VOICE_ENGINE,
-    CONF_VOICE_LANGUAGE,
-    DOMAIN,
-    EVENT_ANNOUNCEMENT,
-)
+from custom_components.rtsp_announcer.audio import options as opt
+from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 
 from .common import (
     add_voice,
@@ -153,10 +148,10 @@ async def test_with_no_voice_at_all_a_repair_sets_one(
     flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
     assert flow["type"] is FlowResultType.FORM
     assert flow["step_id"] == "engine"
-    done = await manager.async_configure(flow["flow_id"], {CONF_VOICE_ENGINE: TONE})
+    done = await manager.async_configure(flow["flow_id"], {opt.VOICE_ENGINE.key: TONE})
     assert done["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options[CONF_VOICE_ENGINE] == TONE
+    assert entry.options[opt.VOICE_ENGINE.key] == TONE
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     await wait_available(hass, ENTITY)
 
@@ -176,24 +171,24 @@ async def test_the_options_offer_the_engines_languages_and_voices(
     flow = await hass.config_entries.options.async_init(entry.entry_id)
     step = await hass.config_entries.options.async_configure(
         flow["flow_id"],
-        STREAM_STEP | {CONF_VOICE_ENGINE: TONE},
+        STREAM_STEP | {opt.VOICE_ENGINE.key: TONE},
     )
     assert step["type"] is FlowResultType.FORM
     assert step["step_id"] == "voice"
     schema = step["data_schema"]
     assert schema is not None
     fields = {str(key): value for key, value in schema.schema.items()}
-    assert fields[CONF_VOICE_LANGUAGE].config["options"] == ["de", "en"]
-    assert fields[CONF_VOICE_LANGUAGE].config["custom_value"] is True
-    assert fields[CONF_VOICE].config["options"] == ["en-low", "en-high"]
+    assert fields[opt.VOICE_LANGUAGE.key].config["options"] == ["de", "en"]
+    assert fields[opt.VOICE_LANGUAGE.key].config["custom_value"] is True
+    assert fields[opt.VOICE.key].config["options"] == ["en-low", "en-high"]
     done = await hass.config_entries.options.async_configure(
-        step["flow_id"], {CONF_VOICE_LANGUAGE: "de", CONF_VOICE: "de-high"}
+        step["flow_id"], {opt.VOICE_LANGUAGE.key: "de", opt.VOICE.key: "de-high"}
     )
     assert done["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options[CONF_VOICE_ENGINE] == TONE
-    assert entry.options[CONF_VOICE_LANGUAGE] == "de"
-    assert entry.options[CONF_VOICE] == "de-high"
+    assert entry.options[opt.VOICE_ENGINE.key] == TONE
+    assert entry.options[opt.VOICE_LANGUAGE.key] == "de"
+    assert entry.options[opt.VOICE.key] == "de-high"
     await wait_available(hass, ENTITY)
 
     await announce(hass, message="Hallo")
@@ -227,7 +222,7 @@ async def test_free_text_when_the_engine_reports_nothing(
         flow["flow_id"],
         STREAM_STEP
         | {
-            CONF_VOICE_ENGINE: "tts.not_loaded_yet",
+            opt.VOICE_ENGINE.key: "tts.not_loaded_yet",
             "fallback_engine": TONE,
             "first_audio_timeout": 2.5,
         },
@@ -236,16 +231,16 @@ async def test_free_text_when_the_engine_reports_nothing(
     schema = step["data_schema"]
     assert schema is not None
     fields = {str(key): value for key, value in schema.schema.items()}
-    assert isinstance(fields[CONF_VOICE_LANGUAGE], TextSelector)
-    assert isinstance(fields[CONF_VOICE], TextSelector)
+    assert isinstance(fields[opt.VOICE_LANGUAGE.key], TextSelector)
+    assert isinstance(fields[opt.VOICE.key], TextSelector)
     done = await hass.config_entries.options.async_configure(
-        step["flow_id"], {CONF_VOICE_LANGUAGE: " en-GB ", CONF_VOICE: ""}
+        step["flow_id"], {opt.VOICE_LANGUAGE.key: " en-GB ", opt.VOICE.key: ""}
     )
     assert done["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options[CONF_VOICE_ENGINE] == "tts.not_loaded_yet"
-    assert entry.options[CONF_VOICE_LANGUAGE] == "en-GB"
-    assert CONF_VOICE not in entry.options
+    assert entry.options[opt.VOICE_ENGINE.key] == "tts.not_loaded_yet"
+    assert entry.options[opt.VOICE_LANGUAGE.key] == "en-GB"
+    assert opt.VOICE.key not in entry.options
     assert entry.options["fallback_engine"] == TONE
     assert entry.options["first_audio_timeout"] == 2.5
     await wait_available(hass, ENTITY)

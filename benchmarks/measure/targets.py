@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtsp_announcer.audio import options as opt
 from custom_components.rtsp_announcer.audio.cache import PcmCache
 from custom_components.rtsp_announcer.audio.exceptions import AnnouncerError
 from custom_components.rtsp_announcer.audio.models import (
@@ -25,7 +26,6 @@ from custom_components.rtsp_announcer.audio.stream import AudioStream
 from custom_components.rtsp_announcer.audio.text import clean_text, normalize_text
 from custom_components.rtsp_announcer.const import (
     CONF_NAME,
-    CONF_SAMPLE_RATE,
     CONF_URL,
     DOMAIN,
     SERVICE_ANNOUNCE,
@@ -200,7 +200,7 @@ async def ha_target(hass: HomeAssistant, url: str, rate: int) -> AsyncIterator[T
         domain=DOMAIN,
         title=name,
         data={CONF_NAME: name, CONF_URL: url},
-        options={CONF_SAMPLE_RATE: rate},
+        options={opt.SAMPLE_RATE.key: rate},
         unique_id=f"benchmark-{rate}",
     )
     entry.add_to_hass(hass)

@@ -16,13 +16,6 @@ from homeassistant.helpers.typing import ConfigType
 
 from .announce import Announcer
 from .audio import (
-    DEFAULT_CODEC,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
     AudioStream,
     Codec,
     FailureKind,
@@ -34,19 +27,8 @@ from .audio import (
     binary_runs,
     redact_url,
 )
-from .const import (
-    CONF_CODEC,
-    CONF_FRAME_MS,
-    CONF_IDLE_BLOCK_MS,
-    CONF_LEAD_MS,
-    CONF_PCM_TRANSPORT,
-    CONF_RTSP_TRANSPORT,
-    CONF_SAMPLE_RATE,
-    CONF_URL,
-    DOMAIN,
-    LOGGER,
-    SCREEN_CAMERA_KEY,
-)
+from .audio import options as opt
+from .const import CONF_URL, DOMAIN, LOGGER, SCREEN_CAMERA_KEY
 from .data import RtspAnnouncerConfigEntry, RtspAnnouncerData
 from .errors import not_ready
 from .repairs import async_check_voice, async_clear_voice_issue
@@ -87,17 +69,13 @@ def stream_settings(url: str, options: Mapping[str, Any]) -> StreamSettings:
     """Build the settings of a stream publishing to `url` with these options."""
     return StreamSettings(
         url=url,
-        codec=Codec(options.get(CONF_CODEC, DEFAULT_CODEC)),
-        pcm_transport=PcmTransport(
-            options.get(CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT)
-        ),
-        sample_rate=int(options.get(CONF_SAMPLE_RATE, DEFAULT_SAMPLE_RATE)),
-        rtsp_transport=RtspTransport(
-            options.get(CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT)
-        ),
-        frame_ms=int(options.get(CONF_FRAME_MS, DEFAULT_FRAME_MS)),
-        lead_ms=int(options.get(CONF_LEAD_MS, DEFAULT_LEAD_MS)),
-        idle_block_ms=int(options.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS)),
+        codec=Codec(opt.CODEC.read(options)),
+        pcm_transport=PcmTransport(opt.PCM_TRANSPORT.read(options)),
+        sample_rate=int(opt.SAMPLE_RATE.read(options)),
+        rtsp_transport=RtspTransport(opt.RTSP_TRANSPORT.read(options)),
+        frame_ms=int(opt.FRAME_MS.read(options)),
+        lead_ms=int(opt.LEAD_MS.read(options)),
+        idle_block_ms=int(opt.IDLE_BLOCK_MS.read(options)),
         video=video_settings(options),
     )
 

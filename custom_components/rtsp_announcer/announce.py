@@ -53,24 +53,8 @@ from .audio import (
     redact_url,
     volume_to_gain,
 )
+from .audio import options as opt
 from .const import (
-    CONF_GAIN_DB,
-    CONF_LEAD_IN,
-    CONF_MAX_QUEUE_AGE,
-    CONF_NETWORK_TIMEOUT,
-    CONF_PREANNOUNCE,
-    CONF_PREANNOUNCE_SOUND,
-    CONF_REPEAT,
-    CONF_SOURCE_TIMEOUT,
-    DEFAULT_GAIN_DB,
-    DEFAULT_LEAD_IN,
-    DEFAULT_MAX_QUEUE_AGE,
-    DEFAULT_NETWORK_TIMEOUT,
-    DEFAULT_PREANNOUNCE,
-    DEFAULT_PREANNOUNCE_SOUND,
-    DEFAULT_REPEAT,
-    DEFAULT_REPEAT_GAP,
-    DEFAULT_SOURCE_TIMEOUT,
     DOMAIN,
     EVENT_ANNOUNCEMENT,
     LOGGER,
@@ -94,7 +78,7 @@ _TTS_MEDIA_SOURCE = "media-source://tts/"
 # (assist pipelines, assist_satellite announcements), not a message.
 _TTS_STREAM_PATH = "-stream-"
 _SOUNDS_DIR = Path(__file__).parent / "sounds"
-DEFAULT_CHIME = str(_SOUNDS_DIR / f"{DEFAULT_PREANNOUNCE_SOUND}.flac")
+DEFAULT_CHIME = str(_SOUNDS_DIR / f"{opt.PREANNOUNCE_SOUND.default}.flac")
 # Cached PCM is fed in slices so the item's bounded buffer applies to it too.
 _FEED_SECONDS = 0.5
 _EVENT_TYPES = {
@@ -150,7 +134,7 @@ class AnnounceRequest:
     gain_db: float | None = None
     repeat: int | None = None
     # Seconds of silence between repetitions.
-    repeat_gap: float = DEFAULT_REPEAT_GAP
+    repeat_gap: float = opt.REPEAT_GAP.default
     repeat_preannounce: bool = False
     # Cut off by a higher priority: dropped instead of played again.
     droppable: bool = False
@@ -295,9 +279,7 @@ class Announcer:
         self._entry_id = entry_id
         self._options = options or {}
         self.voices = StreamVoices(hass, entry_id, speech, options or {})
-        stream.queue.max_age = float(
-            self._options.get(CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE)
-        )
+        stream.queue.max_age = float(opt.MAX_QUEUE_AGE.read(self._options))
 
     @property
     def entity_id(self) -> str | None:
@@ -345,7 +327,7 @@ class Announcer:
             )
         gain_db = request.gain_db
         if gain_db is None:
-            gain_db = float(self._options.get(CONF_GAIN_DB, DEFAULT_GAIN_DB))
+            gain_db = float(opt.GAIN_DB.read(self._options))
         return Plan(
             title=message or redact_url(request.media_id or ""),
             parts=self._sequence(request, chime, body),
@@ -362,12 +344,11 @@ class Announcer:
         options = self._options
         preannounce = request.preannounce
         if preannounce is None:
-            preannounce = bool(options.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE))
+            preannounce = bool(opt.PREANNOUNCE.read(options))
         if not preannounce:
             return None
         return await self._media_part(
-            request.preannounce_media_id
-            or options.get(CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND),
+            request.preannounce_media_id or opt.PREANNOUNCE_SOUND.read(options),
             cache=True,
             request=request,
         )
@@ -379,8 +360,8 @@ class Announcer:
         options = self._options
         lead_in = request.lead_in
         if lead_in is None:
-            lead_in = float(options.get(CONF_LEAD_IN, DEFAULT_LEAD_IN))
-        repeat = request.repeat or int(options.get(CONF_REPEAT, DEFAULT_REPEAT))
+            lead_in = float(opt.LEAD_IN.read(options))
+        repeat = request.repeat or int(opt.REPEAT.read(options))
         parts: list[Part] = []
         if lead_in > 0:
             parts.append(_silence_part(lead_in))
@@ -707,15 +688,11 @@ class Announcer:
     def limits(self, request: AnnounceRequest) -> DecodeLimits:
         """How long the announcement's audio source may keep it waiting."""
         options = self._options
-        total = request.timeout or float(
-            options.get(CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT)
-        )
+        total = request.timeout or float(opt.SOURCE_TIMEOUT.read(options))
         return DecodeLimits(
             first_audio=min(DEFAULT_LIMITS.first_audio, total),
             total=total,
-            network_io=float(
-                options.get(CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT)
-            ),
+            network_io=float(opt.NETWORK_TIMEOUT.read(options)),
         )
 
     def _tts_stream_part(self, media_id: str, token: str, limits: DecodeLimits) -> Part:

@@ -42,17 +42,6 @@ from PIL import Image
 
 from . import stream_settings
 from .audio import (
-    DEFAULT_CODEC,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
-    FRAME_MS_RANGE,
-    IDLE_BLOCK_MS_RANGE,
-    LEAD_MS_RANGE,
-    SAMPLE_RATES,
     Codec,
     FailureKind,
     InvalidUrlError,
@@ -66,70 +55,8 @@ from .audio import (
     redact_url,
     strip_credentials,
 )
-from .const import (
-    CONF_CODEC,
-    CONF_FALLBACK_ENGINE,
-    CONF_FIRST_AUDIO_TIMEOUT,
-    CONF_FRAME_MS,
-    CONF_GAIN_DB,
-    CONF_IDLE_BLOCK_MS,
-    CONF_LEAD_IN,
-    CONF_LEAD_MS,
-    CONF_MAX_QUEUE_AGE,
-    CONF_NAME,
-    CONF_NETWORK_TIMEOUT,
-    CONF_PCM_TRANSPORT,
-    CONF_PREANNOUNCE,
-    CONF_PREANNOUNCE_SOUND,
-    CONF_REPEAT,
-    CONF_RTSP_TRANSPORT,
-    CONF_SAMPLE_RATE,
-    CONF_SOURCE_TIMEOUT,
-    CONF_URL,
-    CONF_VIDEO,
-    CONF_VIDEO_BACKGROUND,
-    CONF_VIDEO_BACKGROUND_ENTITY,
-    CONF_VIDEO_BACKGROUND_IMAGE,
-    CONF_VIDEO_FPS,
-    CONF_VIDEO_HISTORY,
-    CONF_VIDEO_READER_URL,
-    CONF_VIDEO_RESOLUTION,
-    CONF_VIDEO_TEXT_COLOR,
-    CONF_VIDEO_TEXT_SIZE,
-    CONF_VOICE,
-    CONF_VOICE_ENGINE,
-    CONF_VOICE_LANGUAGE,
-    DEFAULT_FIRST_AUDIO_TIMEOUT,
-    DEFAULT_GAIN_DB,
-    DEFAULT_LEAD_IN,
-    DEFAULT_MAX_QUEUE_AGE,
-    DEFAULT_NETWORK_TIMEOUT,
-    DEFAULT_PREANNOUNCE,
-    DEFAULT_PREANNOUNCE_SOUND,
-    DEFAULT_REPEAT,
-    DEFAULT_SOURCE_TIMEOUT,
-    DEFAULT_VIDEO,
-    DEFAULT_VIDEO_BACKGROUND,
-    DEFAULT_VIDEO_FPS,
-    DEFAULT_VIDEO_HISTORY,
-    DEFAULT_VIDEO_RESOLUTION,
-    DEFAULT_VIDEO_TEXT_COLOR,
-    DEFAULT_VIDEO_TEXT_SIZE,
-    DOMAIN,
-    FIRST_AUDIO_TIMEOUT_RANGE,
-    GAIN_DB_RANGE,
-    LEAD_IN_RANGE,
-    LOGGER,
-    MAX_QUEUE_AGE_RANGE,
-    NETWORK_TIMEOUT_RANGE,
-    REPEAT_RANGE,
-    SOUNDS,
-    SOURCE_TIMEOUT_RANGE,
-    VIDEO_FPS_RANGE,
-    VIDEO_HISTORY_RANGE,
-    VIDEO_RESOLUTIONS,
-    VIDEO_TEXT_SIZE_RANGE,
-)
+from .audio import options as opt
+from .const import CONF_NAME, CONF_URL, DOMAIN, LOGGER, SOUNDS
 from .media import async_resolve_media_source
 
 if TYPE_CHECKING:
@@ -376,8 +303,8 @@ class RtspAnnouncerConfigFlow(ConfigFlow, domain=DOMAIN):
                 if not errors:
                     name = user_input[CONF_NAME].strip() or DEFAULT_NAME
                     options: dict[str, Any] = {}
-                    if check.transport not in (None, DEFAULT_RTSP_TRANSPORT):
-                        options[CONF_RTSP_TRANSPORT] = check.transport
+                    if check.transport not in (None, opt.RTSP_TRANSPORT.default):
+                        options[opt.RTSP_TRANSPORT.key] = check.transport
                     return self.async_create_entry(
                         title=name,
                         data={CONF_NAME: name, CONF_URL: url},
@@ -505,45 +432,37 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             sound = str(
-                user_input.get(CONF_PREANNOUNCE_SOUND) or DEFAULT_PREANNOUNCE_SOUND
+                user_input.get(opt.PREANNOUNCE_SOUND.key)
+                or opt.PREANNOUNCE_SOUND.default
             ).strip()
             if not await self._sound_exists(sound):
-                errors[CONF_PREANNOUNCE_SOUND] = "invalid_sound"
+                errors[opt.PREANNOUNCE_SOUND.key] = "invalid_sound"
         if user_input is not None and not errors:
             options: dict[str, Any] = {
-                CONF_CODEC: user_input[CONF_CODEC],
-                CONF_PCM_TRANSPORT: user_input[CONF_PCM_TRANSPORT],
-                CONF_SAMPLE_RATE: int(user_input[CONF_SAMPLE_RATE]),
-                CONF_RTSP_TRANSPORT: user_input[CONF_RTSP_TRANSPORT],
-                CONF_FRAME_MS: int(user_input[CONF_FRAME_MS]),
-                CONF_LEAD_MS: int(user_input[CONF_LEAD_MS]),
-                CONF_IDLE_BLOCK_MS: int(
-                    user_input.get(CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS)
+                opt.CODEC.key: user_input[opt.CODEC.key],
+                opt.PCM_TRANSPORT.key: user_input[opt.PCM_TRANSPORT.key],
+                opt.SAMPLE_RATE.key: int(user_input[opt.SAMPLE_RATE.key]),
+                opt.RTSP_TRANSPORT.key: user_input[opt.RTSP_TRANSPORT.key],
+                opt.FRAME_MS.key: int(user_input[opt.FRAME_MS.key]),
+                opt.LEAD_MS.key: int(user_input[opt.LEAD_MS.key]),
+                opt.IDLE_BLOCK_MS.key: int(opt.IDLE_BLOCK_MS.read(user_input)),
+                opt.FIRST_AUDIO_TIMEOUT.key: float(
+                    opt.FIRST_AUDIO_TIMEOUT.read(user_input)
                 ),
-                CONF_FIRST_AUDIO_TIMEOUT: float(
-                    user_input.get(
-                        CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
-                    )
-                ),
-                CONF_PREANNOUNCE: bool(
-                    user_input.get(CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE)
-                ),
-                CONF_PREANNOUNCE_SOUND: sound,
-                CONF_LEAD_IN: float(user_input.get(CONF_LEAD_IN, DEFAULT_LEAD_IN)),
-                CONF_GAIN_DB: float(user_input.get(CONF_GAIN_DB, DEFAULT_GAIN_DB)),
-                CONF_REPEAT: int(user_input.get(CONF_REPEAT, DEFAULT_REPEAT)),
-            } | {
-                key: float(user_input.get(key, default))
-                for key, default, _ in _TIME_LIMITS
-            }
-            if fallback := user_input.get(CONF_FALLBACK_ENGINE):
-                options[CONF_FALLBACK_ENGINE] = fallback
+                opt.PREANNOUNCE.key: bool(opt.PREANNOUNCE.read(user_input)),
+                opt.PREANNOUNCE_SOUND.key: sound,
+                opt.LEAD_IN.key: float(opt.LEAD_IN.read(user_input)),
+                opt.GAIN_DB.key: float(opt.GAIN_DB.read(user_input)),
+                opt.REPEAT.key: int(opt.REPEAT.read(user_input)),
+            } | {limit.key: float(limit.read(user_input)) for limit in _TIME_LIMITS}
+            if fallback := user_input.get(opt.FALLBACK_ENGINE.key):
+                options[opt.FALLBACK_ENGINE.key] = fallback
             # Only a screen that is on is stored: an audio-only stream's
             # options stay as they were before the screen existed.
-            if user_input.get(CONF_VIDEO):
-                options[CONF_VIDEO] = True
-            if engine := user_input.get(CONF_VOICE_ENGINE):
-                options[CONF_VOICE_ENGINE] = engine
+            if user_input.get(opt.VIDEO.key):
+                options[opt.VIDEO.key] = True
+            if engine := user_input.get(opt.VOICE_ENGINE.key):
+                options[opt.VOICE_ENGINE.key] = engine
                 self._options = options
                 return await self.async_step_voice()
             return await self._after_voice(options)
@@ -570,18 +489,18 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Choose the language and voice of the default engine."""
-        engine = self._options[CONF_VOICE_ENGINE]
+        engine = self._options[opt.VOICE_ENGINE.key]
         if user_input is not None:
             options = dict(self._options)
-            for key in (CONF_VOICE_LANGUAGE, CONF_VOICE):
+            for key in (opt.VOICE_LANGUAGE.key, opt.VOICE.key):
                 if value := str(user_input.get(key) or "").strip():
                     options[key] = value
             return await self._after_voice(options)
         current = self.config_entry.options
-        same = current.get(CONF_VOICE_ENGINE) == engine
+        same = current.get(opt.VOICE_ENGINE.key) == engine
         instance = _tts_entity(self.hass, engine)
         languages: list[str] = []
-        language: str | None = current.get(CONF_VOICE_LANGUAGE) if same else None
+        language: str | None = current.get(opt.VOICE_LANGUAGE.key) if same else None
         voices: list[str] = []
         if instance is not None:
             languages = sorted(instance.supported_languages or [])
@@ -590,13 +509,13 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
                 found = instance.async_get_supported_voices(language) or []
                 voices = [voice.voice_id for voice in found]
         suggested = {
-            CONF_VOICE_LANGUAGE: language,
-            CONF_VOICE: current.get(CONF_VOICE) if same else None,
+            opt.VOICE_LANGUAGE.key: language,
+            opt.VOICE.key: current.get(opt.VOICE.key) if same else None,
         }
         schema = vol.Schema(
             {
-                vol.Optional(CONF_VOICE_LANGUAGE): _choice(languages),
-                vol.Optional(CONF_VOICE): _choice(voices),
+                vol.Optional(opt.VOICE_LANGUAGE.key): _choice(languages),
+                vol.Optional(opt.VOICE.key): _choice(voices),
             }
         )
         return self.async_show_form(
@@ -607,7 +526,7 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
 
     async def _after_voice(self, options: dict[str, Any]) -> ConfigFlowResult:
         """Save, or first set up the screen when it is on."""
-        if options.get(CONF_VIDEO):
+        if options.get(opt.VIDEO.key):
             self._options = options
             return await self.async_step_screen()
         return self._save(options)
@@ -639,33 +558,33 @@ class RtspAnnouncerOptionsFlow(OptionsFlow):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         errors: dict[str, str] = {}
         screen: dict[str, Any] = {
-            CONF_VIDEO_RESOLUTION: user_input[CONF_VIDEO_RESOLUTION],
-            CONF_VIDEO_FPS: int(user_input[CONF_VIDEO_FPS]),
-            CONF_VIDEO_BACKGROUND: [
-                int(part) for part in user_input[CONF_VIDEO_BACKGROUND]
+            opt.VIDEO_RESOLUTION.key: user_input[opt.VIDEO_RESOLUTION.key],
+            opt.VIDEO_FPS.key: int(user_input[opt.VIDEO_FPS.key]),
+            opt.VIDEO_BACKGROUND.key: [
+                int(part) for part in user_input[opt.VIDEO_BACKGROUND.key]
             ],
-            CONF_VIDEO_TEXT_COLOR: [
-                int(part) for part in user_input[CONF_VIDEO_TEXT_COLOR]
+            opt.VIDEO_TEXT_COLOR.key: [
+                int(part) for part in user_input[opt.VIDEO_TEXT_COLOR.key]
             ],
-            CONF_VIDEO_TEXT_SIZE: int(user_input[CONF_VIDEO_TEXT_SIZE]),
-            CONF_VIDEO_HISTORY: int(user_input[CONF_VIDEO_HISTORY]),
+            opt.VIDEO_TEXT_SIZE.key: int(user_input[opt.VIDEO_TEXT_SIZE.key]),
+            opt.VIDEO_HISTORY.key: int(user_input[opt.VIDEO_HISTORY.key]),
         }
-        if image := str(user_input.get(CONF_VIDEO_BACKGROUND_IMAGE) or "").strip():
+        if image := str(user_input.get(opt.VIDEO_BACKGROUND_IMAGE.key) or "").strip():
             if await self.hass.async_add_executor_job(
                 _readable_image, self.hass, image
             ):
-                screen[CONF_VIDEO_BACKGROUND_IMAGE] = image
+                screen[opt.VIDEO_BACKGROUND_IMAGE.key] = image
             else:
-                errors[CONF_VIDEO_BACKGROUND_IMAGE] = "invalid_background_image"
-        if entity := user_input.get(CONF_VIDEO_BACKGROUND_ENTITY):
-            screen[CONF_VIDEO_BACKGROUND_ENTITY] = entity
-        if reader := str(user_input.get(CONF_VIDEO_READER_URL) or "").strip():
+                errors[opt.VIDEO_BACKGROUND_IMAGE.key] = "invalid_background_image"
+        if entity := user_input.get(opt.VIDEO_BACKGROUND_ENTITY.key):
+            screen[opt.VIDEO_BACKGROUND_ENTITY.key] = entity
+        if reader := str(user_input.get(opt.VIDEO_READER_URL.key) or "").strip():
             try:
                 parse_rtsp_url(reader)
             except InvalidUrlError:
-                errors[CONF_VIDEO_READER_URL] = "invalid_reader_url"
+                errors[opt.VIDEO_READER_URL.key] = "invalid_reader_url"
             else:
-                screen[CONF_VIDEO_READER_URL] = reader
+                screen[opt.VIDEO_READER_URL.key] = reader
         return screen, errors
 
     def _save(self, options: dict[str, Any]) -> ConfigFlowResult:
@@ -685,67 +604,55 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the options form, defaulting to the current options."""
     return vol.Schema(
         {
-            _current(options, CONF_CODEC, DEFAULT_CODEC): _select(
-                CONF_CODEC, [str(codec) for codec in Codec]
+            _current(options, opt.CODEC): _select(
+                opt.CODEC.key, [str(codec) for codec in Codec]
             ),
-            _current(options, CONF_PCM_TRANSPORT, DEFAULT_PCM_TRANSPORT): _select(
-                CONF_PCM_TRANSPORT, [str(kind) for kind in PcmTransport]
+            _current(options, opt.PCM_TRANSPORT): _select(
+                opt.PCM_TRANSPORT.key, [str(kind) for kind in PcmTransport]
             ),
             # Select options are strings; the rate is stored as an int.
             vol.Required(
-                CONF_SAMPLE_RATE,
-                default=str(options.get(CONF_SAMPLE_RATE, DEFAULT_SAMPLE_RATE)),
-            ): _select(CONF_SAMPLE_RATE, [str(rate) for rate in SAMPLE_RATES]),
-            _current(options, CONF_RTSP_TRANSPORT, DEFAULT_RTSP_TRANSPORT): _select(
-                CONF_RTSP_TRANSPORT, [str(kind) for kind in RtspTransport]
+                opt.SAMPLE_RATE.key,
+                default=str(opt.SAMPLE_RATE.read(options)),
+            ): _select(
+                opt.SAMPLE_RATE.key, [str(rate) for rate in opt.SAMPLE_RATE.choices]
             ),
-            _current(options, CONF_FRAME_MS, DEFAULT_FRAME_MS): _slider(
-                FRAME_MS_RANGE, 1, "ms"
+            _current(options, opt.RTSP_TRANSPORT): _select(
+                opt.RTSP_TRANSPORT.key, [str(kind) for kind in RtspTransport]
             ),
-            _current(options, CONF_LEAD_MS, DEFAULT_LEAD_MS): _slider(
-                LEAD_MS_RANGE, 5, "ms"
-            ),
-            _current(options, CONF_IDLE_BLOCK_MS, DEFAULT_IDLE_BLOCK_MS): _slider(
-                IDLE_BLOCK_MS_RANGE, 10, "ms"
-            ),
+            _current(options, opt.FRAME_MS): _slider(opt.FRAME_MS, 1, "ms"),
+            _current(options, opt.LEAD_MS): _slider(opt.LEAD_MS, 5, "ms"),
+            _current(options, opt.IDLE_BLOCK_MS): _slider(opt.IDLE_BLOCK_MS, 10, "ms"),
             vol.Optional(
-                CONF_VOICE_ENGINE,
-                description={"suggested_value": options.get(CONF_VOICE_ENGINE)},
+                opt.VOICE_ENGINE.key,
+                description={"suggested_value": options.get(opt.VOICE_ENGINE.key)},
             ): _TTS_SELECTOR,
             vol.Optional(
-                CONF_FALLBACK_ENGINE,
-                description={"suggested_value": options.get(CONF_FALLBACK_ENGINE)},
+                opt.FALLBACK_ENGINE.key,
+                description={"suggested_value": options.get(opt.FALLBACK_ENGINE.key)},
             ): _TTS_SELECTOR,
-            _current(
-                options, CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT
-            ): _box(FIRST_AUDIO_TIMEOUT_RANGE, 0.5, "s"),
+            _current(options, opt.FIRST_AUDIO_TIMEOUT): _box(
+                opt.FIRST_AUDIO_TIMEOUT, 0.5, "s"
+            ),
         }
+        | {_current(options, limit): _box(limit, 1, "s") for limit in _TIME_LIMITS}
         | {
-            _current(options, key, default): _box(bounds, 1, "s")
-            for key, default, bounds in _TIME_LIMITS
-        }
-        | {
-            _current(options, CONF_PREANNOUNCE, DEFAULT_PREANNOUNCE): BooleanSelector(),
-            _current(
-                options, CONF_PREANNOUNCE_SOUND, DEFAULT_PREANNOUNCE_SOUND
-            ): SelectSelector(
+            _current(options, opt.PREANNOUNCE): BooleanSelector(),
+            _current(options, opt.PREANNOUNCE_SOUND): SelectSelector(
                 SelectSelectorConfig(
                     options=list(SOUNDS),
                     mode=SelectSelectorMode.DROPDOWN,
-                    translation_key=CONF_PREANNOUNCE_SOUND,
+                    translation_key=opt.PREANNOUNCE_SOUND.key,
                     # A media id of the user's own sound.
                     custom_value=True,
                 )
             ),
-            _current(options, CONF_LEAD_IN, DEFAULT_LEAD_IN): _box(
-                LEAD_IN_RANGE, 0.1, "s"
-            ),
-            _current(options, CONF_GAIN_DB, DEFAULT_GAIN_DB): _slider(
-                GAIN_DB_RANGE, 1, "dB"
-            ),
-            _current(options, CONF_REPEAT, DEFAULT_REPEAT): _box(REPEAT_RANGE, 1),
+            _current(options, opt.LEAD_IN): _box(opt.LEAD_IN, 0.1, "s"),
+            _current(options, opt.GAIN_DB): _slider(opt.GAIN_DB, 1, "dB"),
+            _current(options, opt.REPEAT): _box(opt.REPEAT, 1),
             vol.Required(
-                CONF_VIDEO, default=bool(options.get(CONF_VIDEO, DEFAULT_VIDEO))
+                opt.VIDEO.key,
+                default=bool(opt.VIDEO.read(options)),
             ): BooleanSelector(),
         }
     )
@@ -753,9 +660,9 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
 
 # The screen's options that may be left empty.
 SCREEN_OPTIONAL: Final = (
-    CONF_VIDEO_BACKGROUND_IMAGE,
-    CONF_VIDEO_BACKGROUND_ENTITY,
-    CONF_VIDEO_READER_URL,
+    opt.VIDEO_BACKGROUND_IMAGE.key,
+    opt.VIDEO_BACKGROUND_ENTITY.key,
+    opt.VIDEO_READER_URL.key,
 )
 
 
@@ -781,45 +688,33 @@ def _screen_schema(options: Mapping[str, Any]) -> vol.Schema:
     """Build the screen's form, defaulting to the current options."""
     return vol.Schema(
         {
-            _current(options, CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION): _select(
-                CONF_VIDEO_RESOLUTION, VIDEO_RESOLUTIONS
+            _current(options, opt.VIDEO_RESOLUTION): _select(
+                opt.VIDEO_RESOLUTION.key, opt.VIDEO_RESOLUTION.choices
             ),
-            _current(options, CONF_VIDEO_FPS, DEFAULT_VIDEO_FPS): _slider(
-                VIDEO_FPS_RANGE, 1, "fps"
-            ),
+            _current(options, opt.VIDEO_FPS): _slider(opt.VIDEO_FPS, 1, "fps"),
             vol.Required(
-                CONF_VIDEO_BACKGROUND,
-                default=list(
-                    options.get(CONF_VIDEO_BACKGROUND, DEFAULT_VIDEO_BACKGROUND)
-                ),
+                opt.VIDEO_BACKGROUND.key,
+                default=list(opt.VIDEO_BACKGROUND.read(options)),
             ): ColorRGBSelector(),
-            vol.Optional(CONF_VIDEO_BACKGROUND_IMAGE): TextSelector(),
-            vol.Optional(CONF_VIDEO_BACKGROUND_ENTITY): EntitySelector(
+            vol.Optional(opt.VIDEO_BACKGROUND_IMAGE.key): TextSelector(),
+            vol.Optional(opt.VIDEO_BACKGROUND_ENTITY.key): EntitySelector(
                 EntitySelectorConfig(domain=["image", "camera"])
             ),
             vol.Required(
-                CONF_VIDEO_TEXT_COLOR,
-                default=list(
-                    options.get(CONF_VIDEO_TEXT_COLOR, DEFAULT_VIDEO_TEXT_COLOR)
-                ),
+                opt.VIDEO_TEXT_COLOR.key,
+                default=list(opt.VIDEO_TEXT_COLOR.read(options)),
             ): ColorRGBSelector(),
-            _current(options, CONF_VIDEO_TEXT_SIZE, DEFAULT_VIDEO_TEXT_SIZE): _slider(
-                VIDEO_TEXT_SIZE_RANGE, 1, "%"
+            _current(options, opt.VIDEO_TEXT_SIZE): _slider(
+                opt.VIDEO_TEXT_SIZE, 1, "%"
             ),
-            _current(options, CONF_VIDEO_HISTORY, DEFAULT_VIDEO_HISTORY): _box(
-                VIDEO_HISTORY_RANGE, 1
-            ),
-            vol.Optional(CONF_VIDEO_READER_URL): _URL_SELECTOR,
+            _current(options, opt.VIDEO_HISTORY): _box(opt.VIDEO_HISTORY, 1),
+            vol.Optional(opt.VIDEO_READER_URL.key): _URL_SELECTOR,
         }
     )
 
 
-# The time limits of a stream: option, default, range (seconds).
-_TIME_LIMITS: Final = (
-    (CONF_SOURCE_TIMEOUT, DEFAULT_SOURCE_TIMEOUT, SOURCE_TIMEOUT_RANGE),
-    (CONF_NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_RANGE),
-    (CONF_MAX_QUEUE_AGE, DEFAULT_MAX_QUEUE_AGE, MAX_QUEUE_AGE_RANGE),
-)
+# The time limits of a stream, in seconds.
+_TIME_LIMITS: Final = (opt.SOURCE_TIMEOUT, opt.NETWORK_TIMEOUT, opt.MAX_QUEUE_AGE)
 
 
 _TTS_SELECTOR: Final = EntitySelector(EntitySelectorConfig(domain="tts"))
@@ -850,18 +745,18 @@ def _select(translation_key: str, choices: Sequence[str]) -> SelectSelector:
     )
 
 
-def _current(options: Mapping[str, Any], key: str, default: Any) -> vol.Required:
+def _current(options: Mapping[str, Any], option: opt.Option[Any]) -> vol.Required:
     """A field of the form that starts at the option's current value."""
-    return vol.Required(key, default=options.get(key, default))
+    return vol.Required(option.key, default=option.read(options))
 
 
 def _number(
-    bounds: tuple[float, float],
+    option: opt.Bounded[Any],
     step: float,
     unit: str | None,
     mode: NumberSelectorMode,
 ) -> NumberSelector:
-    low, high = bounds
+    low, high = option.range
     config = NumberSelectorConfig(min=low, max=high, step=step, mode=mode)
     if unit is not None:
         config["unit_of_measurement"] = unit
@@ -869,15 +764,15 @@ def _number(
 
 
 def _box(
-    bounds: tuple[float, float], step: float, unit: str | None = None
+    option: opt.Bounded[Any], step: float, unit: str | None = None
 ) -> NumberSelector:
-    """Return a box for a number typed in, from `bounds[0]` to `bounds[1]`."""
-    return _number(bounds, step, unit, NumberSelectorMode.BOX)
+    """Return a box for a number typed in, within the option's range."""
+    return _number(option, step, unit, NumberSelectorMode.BOX)
 
 
-def _slider(bounds: tuple[float, float], step: float, unit: str) -> NumberSelector:
-    """Return a slider from `bounds[0]` to `bounds[1]`."""
-    return _number(bounds, step, unit, NumberSelectorMode.SLIDER)
+def _slider(option: opt.Bounded[Any], step: float, unit: str) -> NumberSelector:
+    """Return a slider across the option's range."""
+    return _number(option, step, unit, NumberSelectorMode.SLIDER)
 
 
 def _tts_entity(hass: HomeAssistant, entity_id: str) -> TextToSpeechEntity | None:

@@ -16,8 +16,9 @@ from homeassistant.helpers import issue_registry as ir
 from yarl import URL
 
 from .audio import AudioStream, PlaybackItem, Publisher, redact_text, redact_url
+from .audio import options as opt
 from .audio.video import VideoTrack
-from .const import CONF_URL, CONF_VIDEO_READER_URL, DOMAIN
+from .const import CONF_URL, DOMAIN
 from .data import RtspAnnouncerConfigEntry
 from .screen import reader_url
 from .speech import SharedSpeech
@@ -34,9 +35,9 @@ async def async_get_config_entry_diagnostics(
     url = entry.data[CONF_URL]
     data = dict(entry.data) | {CONF_URL: redact_url(url)}
     options = dict(entry.options)
-    if reader := options.get(CONF_VIDEO_READER_URL):
+    if reader := options.get(opt.VIDEO_READER_URL.key):
         # A reader URL may carry a user and password too.
-        options[CONF_VIDEO_READER_URL] = redact_url(str(reader))
+        options[opt.VIDEO_READER_URL.key] = redact_url(str(reader))
     result: dict[str, Any] = {
         "entry": {
             "title": entry.title,

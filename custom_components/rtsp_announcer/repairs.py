@@ -16,7 +16,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import EntitySelector, EntitySelectorConfig
 
-from .const import CONF_VOICE_ENGINE, DOMAIN
+from .audio import options as opt
+from .const import DOMAIN
 
 if TYPE_CHECKING:
     # Home Assistant 2025.4 has no name for a repair flow's result; typing only.
@@ -84,7 +85,7 @@ class NoVoiceRepairFlow(RepairsFlow):
         if user_input is not None:
             options = {
                 **entry.options,
-                CONF_VOICE_ENGINE: user_input[CONF_VOICE_ENGINE],
+                opt.VOICE_ENGINE.key: user_input[opt.VOICE_ENGINE.key],
             }
             self.hass.config_entries.async_update_entry(entry, options=options)
             self.hass.config_entries.async_schedule_reload(entry.entry_id)
@@ -94,7 +95,7 @@ class NoVoiceRepairFlow(RepairsFlow):
             step_id="engine",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_VOICE_ENGINE): EntitySelector(
+                    vol.Required(opt.VOICE_ENGINE.key): EntitySelector(
                         EntitySelectorConfig(domain="tts")
                     )
                 }

@@ -21,41 +21,20 @@ from homeassistant.helpers.event import (
     async_track_time_interval,
 )
 
+from .audio import options as opt
 from .audio import strip_credentials
 from .audio.models import VideoSettings
 from .audio.video import Rgb, ScreenStyle, VideoTrack
-from .const import (
-    CONF_VIDEO,
-    CONF_VIDEO_BACKGROUND,
-    CONF_VIDEO_BACKGROUND_ENTITY,
-    CONF_VIDEO_BACKGROUND_IMAGE,
-    CONF_VIDEO_FPS,
-    CONF_VIDEO_HISTORY,
-    CONF_VIDEO_READER_URL,
-    CONF_VIDEO_RESOLUTION,
-    CONF_VIDEO_TEXT_COLOR,
-    CONF_VIDEO_TEXT_SIZE,
-    DEFAULT_VIDEO,
-    DEFAULT_VIDEO_BACKGROUND,
-    DEFAULT_VIDEO_FPS,
-    DEFAULT_VIDEO_HISTORY,
-    DEFAULT_VIDEO_RESOLUTION,
-    DEFAULT_VIDEO_TEXT_COLOR,
-    DEFAULT_VIDEO_TEXT_SIZE,
-    LOGGER,
-    VIDEO_FPS_RANGE,
-    VIDEO_HISTORY_RANGE,
-    VIDEO_RESOLUTIONS,
-    VIDEO_TEXT_SIZE_RANGE,
-)
+from .const import LOGGER
 
 
-def _bounded(value: Any, default: int, bounds: tuple[int, int]) -> int:
-    low, high = bounds
+def _bounded(options: Mapping[str, Any], option: opt.Bounded[int]) -> int:
+    low, high = option.range
+    value: Any = options.get(option.key)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        return default
+        return option.default
     return min(max(number, low), high)
 
 
@@ -73,13 +52,13 @@ def _rgb(value: Any, default: Rgb) -> Rgb:
 
 def video_settings(options: Mapping[str, Any]) -> VideoSettings | None:
     """The screen's video settings; None while the screen is off."""
-    if not options.get(CONF_VIDEO, DEFAULT_VIDEO):
+    if not opt.VIDEO.read(options):
         return None
-    resolution = options.get(CONF_VIDEO_RESOLUTION, DEFAULT_VIDEO_RESOLUTION)
-    if resolution not in VIDEO_RESOLUTIONS:
-        resolution = DEFAULT_VIDEO_RESOLUTION
+    resolution = opt.VIDEO_RESOLUTION.read(options)
+    if resolution not in opt.VIDEO_RESOLUTION.choices:
+        resolution = opt.VIDEO_RESOLUTION.default
     width, height = (int(part) for part in resolution.split("x"))
-    fps = _bounded(options.get(CONF_VIDEO_FPS), DEFAULT_VIDEO_FPS, VIDEO_FPS_RANGE)
+    fps = _bounded(options, opt.VIDEO_FPS)
     return VideoSettings(width=width, height=height, fps=fps)
 
 
@@ -88,23 +67,21 @@ def reader_url(url: str, options: Mapping[str, Any]) -> str:
 
     The publish URL's credentials are for publishing: a reader is not given them.
     """
-    reader: str | None = options.get(CONF_VIDEO_READER_URL)
+    reader: str | None = opt.VIDEO_READER_URL.read(options)
     return reader or strip_credentials(url)
 
 
 def screen_style(options: Mapping[str, Any]) -> ScreenStyle:
     """How the screen looks, from the stream's options."""
     return ScreenStyle(
-        background=_rgb(options.get(CONF_VIDEO_BACKGROUND), DEFAULT_VIDEO_BACKGROUND),
-        text_color=_rgb(options.get(CONF_VIDEO_TEXT_COLOR), DEFAULT_VIDEO_TEXT_COLOR),
-        text_size=_bounded(
-            options.get(CONF_VIDEO_TEXT_SIZE),
-            DEFAULT_VIDEO_TEXT_SIZE,
-            VIDEO_TEXT_SIZE_RANGE,
+        background=_rgb(
+            options.get(opt.VIDEO_BACKGROUND.key), opt.VIDEO_BACKGROUND.default
         ),
-        history=_bounded(
-            options.get(CONF_VIDEO_HISTORY), DEFAULT_VIDEO_HISTORY, VIDEO_HISTORY_RANGE
+        text_color=_rgb(
+            options.get(opt.VIDEO_TEXT_COLOR.key), opt.VIDEO_TEXT_COLOR.default
         ),
+        text_size=_bounded(options, opt.VIDEO_TEXT_SIZE),
+        history=_bounded(options, opt.VIDEO_HISTORY),
     )
 
 
@@ -129,8 +106,8 @@ class ScreenBackground:
         """Follow the background the options name; `async_start` begins."""
         self._hass = hass
         self._screen = screen
-        self._path: str | None = options.get(CONF_VIDEO_BACKGROUND_IMAGE)
-        self._entity_id: str | None = options.get(CONF_VIDEO_BACKGROUND_ENTITY)
+        self._path: str | None = options.get(opt.VIDEO_BACKGROUND_IMAGE.key)
+        self._entity_id: str | None = options.get(opt.VIDEO_BACKGROUND_ENTITY.key)
         self._file: bytes | None = None
         self._removers: list[Callable[[], None]] = []
         self._loading: asyncio.Task[None] | None = None

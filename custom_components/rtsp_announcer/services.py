@@ -24,6 +24,7 @@ from homeassistant.helpers import entity_platform
 from homeassistant.helpers import service as service_helper
 
 from .announce import AnnounceRequest, Priority
+from .audio import options as opt
 from .const import (
     ATTR_DISPLAY_SECONDS,
     ATTR_DISPLAY_TEXT,
@@ -46,16 +47,10 @@ from .const import (
     ATTR_TTS_ENTITY_ID,
     ATTR_VOLUME,
     ATTR_WAIT,
-    DEFAULT_REPEAT_GAP,
     DOMAIN,
-    GAIN_DB_RANGE,
-    LEAD_IN_RANGE,
     MAX_DISPLAY_SECONDS,
-    REPEAT_GAP_RANGE,
-    REPEAT_RANGE,
     SERVICE_ANNOUNCE,
     SERVICE_DISPLAY,
-    SOURCE_TIMEOUT_RANGE,
 )
 
 if TYPE_CHECKING:
@@ -99,12 +94,12 @@ ANNOUNCE_FIELDS: dict[Any, Any] = {
         [priority.value for priority in Priority]
     ),
     vol.Optional(ATTR_WAIT, default=True): cv.boolean,
-    vol.Optional(ATTR_TIMEOUT): _within(float, SOURCE_TIMEOUT_RANGE),
-    vol.Optional(ATTR_LEAD_IN): _within(float, LEAD_IN_RANGE),
-    vol.Optional(ATTR_GAIN_DB): _within(float, GAIN_DB_RANGE),
-    vol.Optional(ATTR_REPEAT): _within(int, REPEAT_RANGE),
-    vol.Optional(ATTR_REPEAT_GAP, default=DEFAULT_REPEAT_GAP): _within(
-        float, REPEAT_GAP_RANGE
+    vol.Optional(ATTR_TIMEOUT): _within(float, opt.SOURCE_TIMEOUT.range),
+    vol.Optional(ATTR_LEAD_IN): _within(float, opt.LEAD_IN.range),
+    vol.Optional(ATTR_GAIN_DB): _within(float, opt.GAIN_DB.range),
+    vol.Optional(ATTR_REPEAT): _within(int, opt.REPEAT.range),
+    vol.Optional(ATTR_REPEAT_GAP, default=opt.REPEAT_GAP.default): _within(
+        float, opt.REPEAT_GAP.range
     ),
     vol.Optional(ATTR_REPEAT_PREANNOUNCE, default=False): cv.boolean,
     vol.Optional(ATTR_DROPPABLE, default=False): cv.boolean,

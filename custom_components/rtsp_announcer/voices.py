@@ -34,17 +34,8 @@ from .audio import (
     cancel_and_wait,
     decode_to,
 )
-from .const import (
-    BREAKER_COOL_DOWN,
-    BREAKER_FAILURES,
-    CONF_FALLBACK_ENGINE,
-    CONF_FIRST_AUDIO_TIMEOUT,
-    CONF_VOICE,
-    CONF_VOICE_ENGINE,
-    CONF_VOICE_LANGUAGE,
-    DEFAULT_FIRST_AUDIO_TIMEOUT,
-    DOMAIN,
-)
+from .audio import options as opt
+from .const import BREAKER_COOL_DOWN, BREAKER_FAILURES, DOMAIN
 from .speech import SharedSpeech
 
 # Decoded chunks waiting for the announcer: a little look-ahead, bounded.
@@ -194,24 +185,22 @@ class StreamVoices:
     @property
     def configured_engine(self) -> str | None:
         """The engine chosen in the options, if any."""
-        return self._options.get(CONF_VOICE_ENGINE) or None
+        return self._options.get(opt.VOICE_ENGINE.key) or None
 
     @property
     def language(self) -> str | None:
         """The language chosen for the default engine, if any."""
-        return self._options.get(CONF_VOICE_LANGUAGE) or None
+        return self._options.get(opt.VOICE_LANGUAGE.key) or None
 
     @property
     def voice(self) -> str | None:
         """The voice chosen for the default engine, if any."""
-        return self._options.get(CONF_VOICE) or None
+        return self._options.get(opt.VOICE.key) or None
 
     @property
     def first_audio_timeout(self) -> float:
         """Seconds an engine may take to its first audio before the fallback."""
-        return float(
-            self._options.get(CONF_FIRST_AUDIO_TIMEOUT, DEFAULT_FIRST_AUDIO_TIMEOUT)
-        )
+        return float(opt.FIRST_AUDIO_TIMEOUT.read(self._options))
 
     def default_engine(self) -> str | None:
         """The engine of a call that names none."""
@@ -223,7 +212,7 @@ class StreamVoices:
 
     def fallback_engine(self, primary: str | None) -> str | None:
         """The engine that stands in for `primary`, if another one is set."""
-        fallback: str | None = self._options.get(CONF_FALLBACK_ENGINE) or None
+        fallback: str | None = self._options.get(opt.FALLBACK_ENGINE.key) or None
         return None if fallback == primary else fallback
 
     def breaker(self, engine: str) -> CircuitBreaker:

@@ -51,6 +51,11 @@ def written_samples(sink: CountingSink) -> int:
     return sink.bytes // 2
 
 
+def ahead(sink: CountingSink, scheduler: FakeScheduler, start: float) -> float:
+    """Samples written ahead of the wall clock."""
+    return written_samples(sink) - (scheduler.now - start) * RATE
+
+
 @pytest.mark.parametrize(("rate", "frame_ms"), [(24000, 20), (8000, 10), (44100, 60)])
 def test_no_drift_over_an_hour(rate: int, frame_ms: int) -> None:
     """Samples written track the wall clock within one frame for a simulated hour."""
@@ -84,8 +89,7 @@ def test_exact_when_callbacks_are_on_time() -> None:
     start = scheduler.now
     clock.start()
     scheduler.advance(3600.0)
-    elapsed = scheduler.now - start
-    assert written_samples(sink) == pytest.approx(elapsed * RATE + LEAD, abs=FRAME)
+    assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert 0 <= clock.drift_samples() < FRAME
     assert clock.stats.frames_late == 0
     clock.stop()
@@ -100,9 +104,9 @@ def test_lead_is_bounded() -> None:
     clock.start()
     for _ in range(5000):
         scheduler.advance(rng.uniform(0.001, 0.05))
-        ahead = written_samples(sink) - (scheduler.now - start) * RATE
-        assert ahead <= LEAD + FRAME
-        assert ahead >= LEAD - FRAME - RATE * 0.004
+        assert (
+            LEAD - FRAME - RATE * 0.004 <= ahead(sink, scheduler, start) <= LEAD + FRAME
+        )
     clock.stop()
 
 
@@ -115,9 +119,7 @@ def test_catches_up_after_a_stall() -> None:
     scheduler.advance(1.0)
     scheduler.stall(0.5)
     # Right after the stall everything missed has been written.
-    assert written_samples(sink) == pytest.approx(
-        (scheduler.now - start) * RATE + LEAD, abs=FRAME
-    )
+    assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert clock.stats.underruns == 0
     assert clock.stats.frames_late >= 0.5 * 1000 / FRAME_MS - 1
     scheduler.advance(10.0)
@@ -234,11 +236,6 @@ def test_start_twice_is_harmless() -> None:
 
 IDLE_BLOCK_MS = 200
 IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
-
-
-def ahead(sink: CountingSink, scheduler: FakeScheduler, start: float) -> float:
-    """Samples written ahead of the wall clock."""
-    return written_samples(sink) - (scheduler.now - start) * RATE
 
 
 def test_idle_writes_silence_in_blocks() -> None:

@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from unittest.mock import patch
 
 import numpy as np
@@ -594,10 +594,37 @@ class FakeBackend:
                 self.active -= 1
 
 
+@asynccontextmanager
+async def engine_on(
+    fake: FakeBackend, **timeouts: float
+) -> AsyncIterator[SpeechEngine]:
+    """An engine on `fake`; at the end a hung call is let go and the engine stopped.
+
+    Its threads must all be gone then.
+    """
+    engine = SpeechEngine(loader=lambda: fake, **timeouts)
+    try:
+        yield engine
+    finally:
+        fake.release.set()
+        await engine.async_stop()
+    assert not speech_threads()
+
+
+async def assert_waits_for_the_stuck_thread(
+    engine: SpeechEngine, fake: FakeBackend
+) -> None:
+    """Refused while the stuck thread lives; speaks once it has gone."""
+    with pytest.raises(SpeechEngineError, match="stuck"):
+        await engine.synthesize("too early.")
+    fake.release.set()
+    await until(lambda: not speech_threads(), 2.0)
+    assert await engine.synthesize("now.")
+
+
 async def test_exception_fails_request_thread_carries_on() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake)
-    try:
+    async with engine_on(fake) as engine:
         assert await engine.synthesize("before.")
         with pytest.raises(SpeechEngineError) as err:
             await engine.synthesize("boom.")
@@ -605,15 +632,11 @@ async def test_exception_fails_request_thread_carries_on() -> None:
         assert len(await engine.synthesize("after.")) == 3 * len(FAKE_CHUNK)
         assert len(fake.threads) == 1
         assert engine.stats.failed == 1
-    finally:
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_hang_replaces_thread_without_overlap() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=0.2)
-    try:
+    async with engine_on(fake, timeout=0.2) as engine:
         await engine.async_start()
         hung = asyncio.create_task(engine.synthesize("hang."))
         queued = asyncio.create_task(engine.synthesize("queued."))
@@ -639,50 +662,28 @@ async def test_hang_replaces_thread_without_overlap() -> None:
         # Two threads used the library, never both at once.
         assert len(fake.threads) == 2
         assert fake.max_active == 1
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_stop_while_hung_then_restart() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=0.1, stop_timeout=0.1)
-    try:
+    async with engine_on(fake, timeout=0.1, stop_timeout=0.1) as engine:
         with pytest.raises(SpeechEngineError, match="replaced"):
             await engine.synthesize("hang.")
         await engine.async_stop()
         # The stuck thread cannot be joined; a new one must still wait for it.
-        with pytest.raises(SpeechEngineError, match="stuck"):
-            await engine.synthesize("too early.")
-        fake.release.set()
-        await until(lambda: not speech_threads(), 2.0)
-        assert await engine.synthesize("now.")
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
+        await assert_waits_for_the_stuck_thread(engine, fake)
 
 
 async def test_stop_during_hang_keeps_library_guarded() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=10, stop_timeout=0.1)
-    try:
+    async with engine_on(fake, timeout=10, stop_timeout=0.1) as engine:
         hung = asyncio.create_task(engine.synthesize("hang."))
         await asyncio.to_thread(fake.entered.wait, 2)
         await engine.async_stop()
         with pytest.raises(SpeechEngineError, match="stopped"):
             await hung
-        with pytest.raises(SpeechEngineError, match="stuck"):
-            await engine.synthesize("too early.")
-        fake.release.set()
-        await until(lambda: not speech_threads(), 2.0)
-        assert await engine.synthesize("now.")
+        await assert_waits_for_the_stuck_thread(engine, fake)
         assert fake.max_active == 1
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_stream_cancel_aborts_via_callback() -> None:

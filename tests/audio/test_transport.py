@@ -24,7 +24,8 @@ import pytest
 
 from custom_components.rtsp_announcer.audio.exceptions import TransportError
 from custom_components.rtsp_announcer.audio.ffmpeg import publisher_args
-from custom_components.rtsp_announcer.audio.models import Codec, StreamSettings
+from custom_components.rtsp_announcer.audio.models import StreamSettings
+from custom_components.rtsp_announcer.audio.options import Codec
 from custom_components.rtsp_announcer.audio.transport import (
     FifoFeed,
     PcmFeed,

@@ -7,6 +7,7 @@ these, from here.
 
 from __future__ import annotations
 
+from . import options
 from .breaker import CircuitBreaker
 from .cache import PcmCache
 from .decoder import DEFAULT_LIMITS, DecodeLimits, decode_to
@@ -24,23 +25,10 @@ from .ffmpeg import binary_runs
 from .gain import db_to_gain, volume_to_gain
 from .models import (
     BYTES_PER_SAMPLE,
-    DEFAULT_CODEC,
-    DEFAULT_FRAME_MS,
-    DEFAULT_IDLE_BLOCK_MS,
-    DEFAULT_LEAD_MS,
-    DEFAULT_PCM_TRANSPORT,
-    DEFAULT_RTSP_TRANSPORT,
-    DEFAULT_SAMPLE_RATE,
-    FRAME_MS_RANGE,
-    IDLE_BLOCK_MS_RANGE,
-    LEAD_MS_RANGE,
-    SAMPLE_RATES,
-    Codec,
-    PcmTransport,
     PublisherState,
-    RtspTransport,
     StreamSettings,
 )
+from .options import Codec, PcmTransport, RtspTransport
 from .pcm import LeadingSilenceTrimmer
 from .playback import (
     PRIORITY_CRITICAL,
@@ -66,22 +54,11 @@ from .url import parse_rtsp_url, redact_text, redact_url, strip_credentials
 
 __all__ = [
     "BYTES_PER_SAMPLE",
-    "DEFAULT_CODEC",
-    "DEFAULT_FRAME_MS",
-    "DEFAULT_IDLE_BLOCK_MS",
     "DEFAULT_LANGUAGE",
-    "DEFAULT_LEAD_MS",
     "DEFAULT_LIMITS",
-    "DEFAULT_PCM_TRANSPORT",
-    "DEFAULT_RTSP_TRANSPORT",
-    "DEFAULT_SAMPLE_RATE",
-    "FRAME_MS_RANGE",
-    "IDLE_BLOCK_MS_RANGE",
-    "LEAD_MS_RANGE",
     "PRIORITY_CRITICAL",
     "PRIORITY_HIGH",
     "PRIORITY_NORMAL",
-    "SAMPLE_RATES",
     "AnnouncerError",
     "AudioStream",
     "CircuitBreaker",
@@ -116,6 +93,7 @@ __all__ = [
     "db_to_gain",
     "decode_to",
     "normalize_text",
+    "options",
     "parse_rtsp_url",
     "probe_publish",
     "redact_text",

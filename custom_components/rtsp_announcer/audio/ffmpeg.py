@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Final
 
 from .exceptions import DecodeError
-from .models import Codec, StreamSettings, VideoSettings
+from .models import StreamSettings, VideoSettings
+from .options import NETWORK_TIMEOUT, Codec
 from .url import redact_url
 
 PROGRESS_PERIOD = 0.5
@@ -28,8 +29,8 @@ LOCAL_PROTOCOLS: Final = "file"
 PIPE_PROTOCOLS: Final = "pipe"
 # Seconds ffmpeg may wait for one network read, write or connection of a remote
 # source before it gives up (its `-rw_timeout`, in microseconds, also passed on by
-# the HLS demuxer to every segment).
-DEFAULT_NETWORK_TIMEOUT: Final = 5.0
+# the HLS demuxer to every segment): the stream's option unless it says otherwise.
+DEFAULT_NETWORK_TIMEOUT: Final = NETWORK_TIMEOUT.default
 
 # A protocol prefix as ffmpeg finds one: scheme characters then ":", or the
 # "subfile,<options>:<url>" form it also accepts.

@@ -5,46 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .options import (
+    CODEC,
+    FRAME_MS,
+    IDLE_BLOCK_MS,
+    LEAD_MS,
+    PCM_TRANSPORT,
+    RTSP_TRANSPORT,
+    SAMPLE_RATE,
+    VIDEO_FPS,
+    Codec,
+    PcmTransport,
+    RtspTransport,
+)
+
 BYTES_PER_SAMPLE = 2  # s16le mono
-
-# What a stream may be set to; the options flow offers exactly these.
-SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-FRAME_MS_RANGE = (10, 60)
-LEAD_MS_RANGE = (20, 500)
-IDLE_BLOCK_MS_RANGE = (0, 500)
-DEFAULT_SAMPLE_RATE = 24000
-DEFAULT_FRAME_MS = 20
-DEFAULT_LEAD_MS = 60
-DEFAULT_IDLE_BLOCK_MS = 100
-
-
-class Codec(StrEnum):
-    """Encoders ffmpeg may publish with."""
-
-    AAC = "aac"
-    OPUS = "libopus"
-    PCM_MULAW = "pcm_mulaw"
-    PCM_ALAW = "pcm_alaw"
-
-
-class PcmTransport(StrEnum):
-    """How PCM travels from the event loop to ffmpeg."""
-
-    SOCKET = "socket"
-    FIFO = "fifo"
-    PIPE = "pipe"
-
-
-class RtspTransport(StrEnum):
-    """Lower transport of the RTSP session."""
-
-    TCP = "tcp"
-    UDP = "udp"
-
-
-DEFAULT_CODEC = Codec.AAC
-DEFAULT_PCM_TRANSPORT = PcmTransport.SOCKET
-DEFAULT_RTSP_TRANSPORT = RtspTransport.TCP
 
 
 class PublisherState(StrEnum):
@@ -62,7 +37,7 @@ class VideoSettings:
 
     width: int = 1280
     height: int = 720
-    fps: int = 5
+    fps: int = VIDEO_FPS.default
 
     @property
     def frame_bytes(self) -> int:
@@ -80,14 +55,13 @@ class StreamSettings:
     """Everything that shapes one stream: its URL and how it is encoded and fed."""
 
     url: str
-    codec: Codec = DEFAULT_CODEC
-    pcm_transport: PcmTransport = DEFAULT_PCM_TRANSPORT
-    sample_rate: int = DEFAULT_SAMPLE_RATE
-    rtsp_transport: RtspTransport = DEFAULT_RTSP_TRANSPORT
-    frame_ms: int = DEFAULT_FRAME_MS
-    lead_ms: int = DEFAULT_LEAD_MS
-    # Silence written per wake-up while nothing is queued (0: frame by frame).
-    idle_block_ms: int = DEFAULT_IDLE_BLOCK_MS
+    codec: Codec = CODEC.default
+    pcm_transport: PcmTransport = PCM_TRANSPORT.default
+    sample_rate: int = SAMPLE_RATE.default
+    rtsp_transport: RtspTransport = RTSP_TRANSPORT.default
+    frame_ms: int = FRAME_MS.default
+    lead_ms: int = LEAD_MS.default
+    idle_block_ms: int = IDLE_BLOCK_MS.default
     # None: audio only, exactly as without the screen.
     video: VideoSettings | None = None
 

@@ -21,7 +21,8 @@ from typing import Any
 from .clock import Clock
 from .exceptions import TransportError
 from .gain import volume_to_gain
-from .models import BYTES_PER_SAMPLE, PcmTransport, PublisherState, StreamSettings
+from .models import BYTES_PER_SAMPLE, PublisherState, StreamSettings
+from .options import PcmTransport
 from .playback import (
     DEFAULT_MAX_ITEMS,
     PRIORITY_NORMAL,

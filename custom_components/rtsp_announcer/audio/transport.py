@@ -24,7 +24,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from .exceptions import TransportError
 from .models import BYTES_PER_SAMPLE, StreamSettings
@@ -180,40 +180,67 @@ class _FeedProtocol(asyncio.Protocol):
         """Ignore anything ffmpeg sends back."""
 
 
-class UnixSocketFeed:
-    """A unix socket in a private directory that ffmpeg connects to.
+class _PrivateFileFeed:
+    """A feed that ffmpeg opens as one named file in a private directory.
 
-    The directory is created with mode 0700, so no other local user can
-    connect and inject audio into the stream.
+    The directory is created with mode 0700, so no other local user can reach
+    the file and inject audio into the stream.
     """
 
-    def __init__(self, sink: TransportSink, *, sndbuf: int) -> None:
-        """Prepare a feed for `sink`; `start()` creates the socket."""
+    _file_name: ClassVar[str]
+    # ffmpeg's protocol for the file, named so that no other one is guessed.
+    _protocol: ClassVar[str]
+    # What the feed is called in an error.
+    _kind: ClassVar[str]
+
+    def __init__(self, sink: TransportSink) -> None:
         self.sink = sink
-        self.sndbuf = sndbuf
         self._dir: Path | None = None
-        self._server: asyncio.Server | None = None
 
     @property
     def path(self) -> Path:
-        """The socket's path."""
+        """The file's path."""
         if self._dir is None:
-            msg = "the socket feed is not started"
+            msg = f"the {self._kind} feed is not started"
             raise TransportError(msg)
-        return self._dir / SOCKET_NAME
+        return self._dir / self._file_name
 
     @property
     def input_spec(self) -> str:
-        """Ffmpeg's name for the socket."""
-        return f"unix:{self.path}"
+        """Ffmpeg's name for the file."""
+        return f"{self._protocol}:{self.path}"
+
+    async def _make_dir(self) -> Path:
+        """Create the private directory; returns the path the file is to take."""
+        self._dir = await _private_dir()
+        return self._dir / self._file_name
+
+    async def _drop_dir(self) -> None:
+        directory, self._dir = self._dir, None
+        if directory is not None:
+            await _remove_dir(directory)
+
+
+class UnixSocketFeed(_PrivateFileFeed):
+    """A unix socket in a private directory that ffmpeg connects to."""
+
+    _file_name = SOCKET_NAME
+    _protocol = "unix"
+    _kind = "socket"
+
+    def __init__(self, sink: TransportSink, *, sndbuf: int) -> None:
+        """Prepare a feed for `sink`; `start()` creates the socket."""
+        super().__init__(sink)
+        self.sndbuf = sndbuf
+        self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         """Create the private directory and listen on the socket."""
         loop = asyncio.get_running_loop()
         try:
-            self._dir = await _private_dir()
+            path = await self._make_dir()
             self._server = await loop.create_unix_server(
-                lambda: _FeedProtocol(self), str(self._dir / SOCKET_NAME), backlog=1
+                lambda: _FeedProtocol(self), str(path), backlog=1
             )
         except OSError as err:
             await self.stop()
@@ -227,9 +254,7 @@ class UnixSocketFeed:
             server.close()
             server.close_clients()
             await server.wait_closed()
-        directory, self._dir = self._dir, None
-        if directory is not None:
-            await _remove_dir(directory)
+        await self._drop_dir()
 
 
 class _FifoProtocol(asyncio.Protocol):
@@ -245,7 +270,7 @@ class _FifoProtocol(asyncio.Protocol):
             self.lost.set_result(None)
 
 
-class FifoFeed:
+class FifoFeed(_PrivateFileFeed):
     """A named pipe (FIFO) in a private directory that ffmpeg reads from.
 
     ffmpeg opens the FIFO for reading and blocks there until a writer opens
@@ -259,6 +284,10 @@ class FifoFeed:
     users from writing to it.
     """
 
+    _file_name = FIFO_NAME
+    _protocol = "file"
+    _kind = "FIFO"
+
     def __init__(
         self,
         sink: TransportSink,
@@ -267,26 +296,12 @@ class FifoFeed:
         poll_interval: float = FIFO_POLL_INTERVAL,
     ) -> None:
         """Prepare a feed for `sink`; `start()` creates the FIFO."""
-        self.sink = sink
+        super().__init__(sink)
         self.pipe_size = pipe_size
         self._poll = poll_interval
-        self._dir: Path | None = None
         self._task: asyncio.Task[None] | None = None
         self._transport: asyncio.WriteTransport | None = None
         self.connections = 0
-
-    @property
-    def path(self) -> Path:
-        """The FIFO's path."""
-        if self._dir is None:
-            msg = "the FIFO feed is not started"
-            raise TransportError(msg)
-        return self._dir / FIFO_NAME
-
-    @property
-    def input_spec(self) -> str:
-        """Ffmpeg's name for the FIFO (`file:` so no other protocol is guessed)."""
-        return f"file:{self.path}"
 
     @property
     def connected(self) -> bool:
@@ -298,8 +313,7 @@ class FifoFeed:
         """Create the private directory and the FIFO, and wait for readers."""
         loop = asyncio.get_running_loop()
         try:
-            self._dir = await _private_dir()
-            path = self._dir / FIFO_NAME
+            path = await self._make_dir()
             await loop.run_in_executor(None, os.mkfifo, path, 0o600)
         except OSError as err:
             await self.stop()
@@ -311,9 +325,7 @@ class FifoFeed:
         """Stop feeding, close the FIFO and remove its directory."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        directory, self._dir = self._dir, None
-        if directory is not None:
-            await _remove_dir(directory)
+        await self._drop_dir()
 
     async def _serve(self, path: Path) -> None:
         loop = asyncio.get_running_loop()

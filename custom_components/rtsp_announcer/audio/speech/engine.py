@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 from custom_components.rtsp_announcer.audio.exceptions import (
     AnnouncerError,
@@ -56,6 +56,17 @@ def _noop(backend: SpeechBackend) -> None:
 
 def _list_voices(backend: SpeechBackend) -> list[VoiceInfo]:
     return backend.list_voices()
+
+
+class HowToSpeak(TypedDict, total=False):
+    """How `SpeechEngine.stream` speaks, beside its text and sample rate."""
+
+    voice: str | None
+    language: str | None
+    rate: int | None
+    pitch: int | None
+    volume: float | None
+    gap: int | None
 
 
 class SpeechEngine:
@@ -464,16 +475,7 @@ class SpeechEngine:
                 job.cancel()
 
     async def synthesize(
-        self,
-        text: str,
-        *,
-        sample_rate: int | None = None,
-        voice: str | None = None,
-        language: str | None = None,
-        rate: int | None = None,
-        pitch: int | None = None,
-        volume: float | None = None,
-        gap: int | None = None,
+        self, text: str, *, sample_rate: int | None = None, **how: Unpack[HowToSpeak]
     ) -> bytes:
         """Speak `text` and return all of its PCM (s16le mono).
 
@@ -482,18 +484,14 @@ class SpeechEngine:
         """
         if sample_rate is None:
             # Reject bad options before the library is even started.
-            SpeechOptions.create(rate=rate, pitch=pitch, volume=volume, gap=gap)
+            SpeechOptions.create(
+                rate=how.get("rate"),
+                pitch=how.get("pitch"),
+                volume=how.get("volume"),
+                gap=how.get("gap"),
+            )
             await self._get_catalog()
             sample_rate = self.native_rate
-        audio = self.stream(
-            text,
-            sample_rate=sample_rate,
-            voice=voice,
-            language=language,
-            rate=rate,
-            pitch=pitch,
-            volume=volume,
-            gap=gap,
-        )
+        audio = self.stream(text, sample_rate=sample_rate, **how)
         async with aclosing(audio) as chunks:
             return b"".join([chunk async for chunk in chunks])
