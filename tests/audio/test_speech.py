@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from unittest.mock import patch
 
 import numpy as np
@@ -36,8 +36,9 @@ from custom_components.rtsp_announcer.audio.speech import (
     split_sentences,
 )
 from custom_components.rtsp_announcer.audio.speech.espeak import _import_binding
-from tests.audio.conftest import speech_threads
 from tests.helpers.waiting import until
+
+from .helpers import speech_threads
 
 SHORT = "Turn on the kitchen lights."
 LONG = " ".join(
@@ -594,10 +595,23 @@ class FakeBackend:
                 self.active -= 1
 
 
+@asynccontextmanager
+async def fake_engine(
+    fake: FakeBackend, **timeouts: float
+) -> AsyncIterator[SpeechEngine]:
+    """An engine on `fake`; on the way out a hung call is let go, so the thread ends."""
+    engine = SpeechEngine(loader=lambda: fake, **timeouts)
+    try:
+        yield engine
+    finally:
+        fake.release.set()
+        await engine.async_stop()
+    assert not speech_threads()
+
+
 async def test_exception_fails_request_thread_carries_on() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake)
-    try:
+    async with fake_engine(fake) as engine:
         assert await engine.synthesize("before.")
         with pytest.raises(SpeechEngineError) as err:
             await engine.synthesize("boom.")
@@ -605,15 +619,11 @@ async def test_exception_fails_request_thread_carries_on() -> None:
         assert len(await engine.synthesize("after.")) == 3 * len(FAKE_CHUNK)
         assert len(fake.threads) == 1
         assert engine.stats.failed == 1
-    finally:
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_hang_replaces_thread_without_overlap() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=0.2)
-    try:
+    async with fake_engine(fake, timeout=0.2) as engine:
         await engine.async_start()
         hung = asyncio.create_task(engine.synthesize("hang."))
         queued = asyncio.create_task(engine.synthesize("queued."))
@@ -639,16 +649,11 @@ async def test_hang_replaces_thread_without_overlap() -> None:
         # Two threads used the library, never both at once.
         assert len(fake.threads) == 2
         assert fake.max_active == 1
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_stop_while_hung_then_restart() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=0.1, stop_timeout=0.1)
-    try:
+    async with fake_engine(fake, timeout=0.1, stop_timeout=0.1) as engine:
         with pytest.raises(SpeechEngineError, match="replaced"):
             await engine.synthesize("hang.")
         await engine.async_stop()
@@ -658,16 +663,11 @@ async def test_stop_while_hung_then_restart() -> None:
         fake.release.set()
         await until(lambda: not speech_threads(), 2.0)
         assert await engine.synthesize("now.")
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_stop_during_hang_keeps_library_guarded() -> None:
     fake = FakeBackend()
-    engine = SpeechEngine(loader=lambda: fake, timeout=10, stop_timeout=0.1)
-    try:
+    async with fake_engine(fake, timeout=10, stop_timeout=0.1) as engine:
         hung = asyncio.create_task(engine.synthesize("hang."))
         await asyncio.to_thread(fake.entered.wait, 2)
         await engine.async_stop()
@@ -679,16 +679,11 @@ async def test_stop_during_hang_keeps_library_guarded() -> None:
         await until(lambda: not speech_threads(), 2.0)
         assert await engine.synthesize("now.")
         assert fake.max_active == 1
-    finally:
-        fake.release.set()
-        await engine.async_stop()
-    assert not speech_threads()
 
 
 async def test_stream_cancel_aborts_via_callback() -> None:
     fake = FakeBackend(chunks=200, delay=0.002)
-    engine = SpeechEngine(loader=lambda: fake)
-    try:
+    async with fake_engine(fake) as engine:
         async with aclosing(engine.stream("long.", sample_rate=16000)) as audio:
             async for _chunk in audio:
                 break
@@ -696,8 +691,6 @@ async def test_stream_cancel_aborts_via_callback() -> None:
         await until(lambda: engine.stats.aborted == 1, 2.0)
         assert fake.produced < 100
         assert await engine.synthesize("next.")
-    finally:
-        await engine.async_stop()
 
 
 async def test_stop_fails_pending_requests() -> None:
