@@ -19,6 +19,7 @@ import logging
 import os
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -285,6 +286,27 @@ def build_call(noise: dict[str, Any], mutations: list[tuple[str, Any]]) -> Any:
     return data
 
 
+def repeatable(hypothesis: ModuleType, examples: int) -> Any:
+    """The same `examples` on every run, however slow the machine is."""
+    return hypothesis.settings(
+        max_examples=examples,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+
+
+async def _still_speaks(hass: HomeAssistant) -> None:
+    response = await hass.services.async_call(
+        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
+    )
+    assert response is not None
+    result = response[ENTITY]
+    assert isinstance(result, dict)
+    assert result["state"] == "finished"
+
+
 @pytest.fixture
 async def stream(hass: HomeAssistant, receiver: ListenReceiver) -> AsyncGenerator[Any]:
     """A stream publishing to a real receiver; unloaded and checked afterwards."""
@@ -358,13 +380,7 @@ async def test_malformed_announcements_are_refused(
     hypothesis = pytest.importorskip("hypothesis")
     noise_strategy, mutation_strategy = strategies()
 
-    @hypothesis.settings(
-        max_examples=EXAMPLES,
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @repeatable(hypothesis, EXAMPLES)
     @hypothesis.given(
         noise=noise_strategy,
         mutations=hypothesis.strategies.lists(
@@ -399,13 +415,7 @@ async def test_malformed_announcements_are_refused(
     assert stream.publisher.restarts == 0
     await receiver.wait_for_samples(receiver.total_samples + RATE, timeout=5)
     assert stream.clock.stats.frames_written > written
-    response = await hass.services.async_call(
-        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
-    )
-    assert response is not None
-    result = response[ENTITY]
-    assert isinstance(result, dict)
-    assert result["state"] == "finished"
+    await _still_speaks(hass)
 
 
 @pytest.mark.parametrize("voice", [0, True, [1], {"a": 1}])
@@ -705,12 +715,12 @@ class WaysIn:
             async for _ in result.async_stream_result():
                 pass
 
-    async def _call(self, way: str, payload: str) -> None:
-        services = self._hass.services
+    def _service(self, way: str, payload: str) -> tuple[str, str, dict[str, Any]]:
+        """The action `way` names, and its data carrying `payload`."""
         match way:
             case "announce" | "announce media":
                 field = "message" if way == "announce" else "media_id"
-                await services.async_call(
+                return (
                     DOMAIN,
                     "announce",
                     {
@@ -720,10 +730,9 @@ class WaysIn:
                         "wait": False,
                         "timeout": SOURCE_LIMIT,
                     },
-                    blocking=True,
                 )
             case "tts.speak":
-                await services.async_call(
+                return (
                     "tts",
                     "speak",
                     {
@@ -732,28 +741,26 @@ class WaysIn:
                         "message": payload,
                         "cache": False,
                     },
-                    blocking=True,
                 )
             case "notify":
-                await services.async_call(
-                    "notify",
-                    "send_message",
-                    {"entity_id": self._notify, "message": payload},
-                    blocking=True,
-                )
+                data = {"entity_id": self._notify, "message": payload}
+                return "notify", "send_message", data
             case "play_media":
-                await services.async_call(
-                    "media_player",
-                    "play_media",
-                    {
-                        "entity_id": ENTITY,
-                        "media_content_id": payload,
-                        "media_content_type": "music",
-                    },
-                    blocking=True,
-                )
-            case "tts entity":
-                await self._speak_directly(payload)
+                data = {
+                    "entity_id": ENTITY,
+                    "media_content_id": payload,
+                    "media_content_type": "music",
+                }
+                return "media_player", "play_media", data
+        msg = f"no action for {way!r}"
+        raise ValueError(msg)
+
+    async def _call(self, way: str, payload: str) -> None:
+        if way == "tts entity":
+            await self._speak_directly(payload)
+            return
+        domain, service, data = self._service(way, payload)
+        await self._hass.services.async_call(domain, service, data, blocking=True)
 
     async def call(self, way: str, payload: str) -> None:
         """Call; a refusal must be translated, an accepted call must end once."""
@@ -799,16 +806,6 @@ class WaysIn:
             self.crashed.append((way, payload[:80], err))
 
 
-async def _still_speaks(hass: HomeAssistant) -> None:
-    response = await hass.services.async_call(
-        DOMAIN, "announce", BASE | {"wait": True}, blocking=True, return_response=True
-    )
-    assert response is not None
-    result = response[ENTITY]
-    assert isinstance(result, dict)
-    assert result["state"] == "finished"
-
-
 _CORE_WORK = (
     "SpeechManager._load_data_into_cache()",
     "Store._async_schedule_callback_delayed_write()",
@@ -852,13 +849,7 @@ async def test_bad_input_on_every_way_in(
     loop = asyncio.get_running_loop()
     hypothesis = pytest.importorskip("hypothesis")
 
-    @hypothesis.settings(
-        max_examples=WAY_EXAMPLES,
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @repeatable(hypothesis, WAY_EXAMPLES)
     @hypothesis.given(call=way_strategies(bad_sources))
     def property_holds(call: tuple[str, str]) -> None:
         future = asyncio.run_coroutine_threadsafe(ways.call(*call), loop)
