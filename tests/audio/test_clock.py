@@ -18,18 +18,24 @@ FRAME_MS = 20
 LEAD_MS = 60
 FRAME = RATE * FRAME_MS // 1000
 LEAD = RATE * LEAD_MS // 1000
+IDLE_BLOCK_MS = 200
+IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
 
 
 def make_clock(
     scheduler: FakeScheduler,
     sink: CountingSink | None = None,
     source: ListSource | None = None,
+    *,
+    idle: bool = False,
     **kwargs: int,
 ) -> tuple[Clock, CountingSink, ListSource]:
     sink = sink or CountingSink()
-    # Busy: paced frame by frame, as while an item plays (idle pacing is
-    # tested on its own below).
-    source = source or ListSource(busy=True)
+    # Busy unless `idle`: paced frame by frame, as while an item plays. Idle
+    # pacing (silence in blocks) is tested on its own below.
+    source = source or ListSource(busy=not idle)
+    if idle:
+        kwargs.setdefault("idle_block_ms", IDLE_BLOCK_MS)
     clock = Clock(
         scheduler,
         sample_rate=kwargs.pop("sample_rate", RATE),
@@ -51,6 +57,18 @@ def written_samples(sink: CountingSink) -> int:
     return sink.bytes // 2
 
 
+def started_at(clock: Clock, scheduler: FakeScheduler) -> float:
+    """Start `clock`; the time it started at, for `ahead`."""
+    start = scheduler.now
+    clock.start()
+    return start
+
+
+def ahead(sink: CountingSink, scheduler: FakeScheduler, start: float) -> float:
+    """Samples written ahead of the wall clock."""
+    return written_samples(sink) - (scheduler.now - start) * RATE
+
+
 @pytest.mark.parametrize(("rate", "frame_ms"), [(24000, 20), (8000, 10), (44100, 60)])
 def test_no_drift_over_an_hour(rate: int, frame_ms: int) -> None:
     """Samples written track the wall clock within one frame for a simulated hour."""
@@ -60,8 +78,7 @@ def test_no_drift_over_an_hour(rate: int, frame_ms: int) -> None:
     clock, sink, _ = make_clock(scheduler, sample_rate=rate, frame_ms=frame_ms)
     frame = rate * frame_ms // 1000
     lead = rate * LEAD_MS // 1000
-    start = scheduler.now
-    clock.start()
+    start = started_at(clock, scheduler)
     worst = 0
     for _ in range(60):
         scheduler.advance(60.0)
@@ -81,11 +98,9 @@ def test_no_drift_over_an_hour(rate: int, frame_ms: int) -> None:
 def test_exact_when_callbacks_are_on_time() -> None:
     scheduler = FakeScheduler()
     clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    start = started_at(clock, scheduler)
     scheduler.advance(3600.0)
-    elapsed = scheduler.now - start
-    assert written_samples(sink) == pytest.approx(elapsed * RATE + LEAD, abs=FRAME)
+    assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert 0 <= clock.drift_samples() < FRAME
     assert clock.stats.frames_late == 0
     clock.stop()
@@ -96,13 +111,11 @@ def test_lead_is_bounded() -> None:
     rng = random.Random(3)
     scheduler = FakeScheduler(lag=lambda: rng.uniform(0, 0.004))
     clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    start = started_at(clock, scheduler)
     for _ in range(5000):
         scheduler.advance(rng.uniform(0.001, 0.05))
-        ahead = written_samples(sink) - (scheduler.now - start) * RATE
-        assert ahead <= LEAD + FRAME
-        assert ahead >= LEAD - FRAME - RATE * 0.004
+        assert ahead(sink, scheduler, start) <= LEAD + FRAME
+        assert ahead(sink, scheduler, start) >= LEAD - FRAME - RATE * 0.004
     clock.stop()
 
 
@@ -110,14 +123,11 @@ def test_catches_up_after_a_stall() -> None:
     """A 500 ms stall is made good at once: no gap in the sample count."""
     scheduler = FakeScheduler()
     clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    start = started_at(clock, scheduler)
     scheduler.advance(1.0)
     scheduler.stall(0.5)
     # Right after the stall everything missed has been written.
-    assert written_samples(sink) == pytest.approx(
-        (scheduler.now - start) * RATE + LEAD, abs=FRAME
-    )
+    assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert clock.stats.underruns == 0
     assert clock.stats.frames_late >= 0.5 * 1000 / FRAME_MS - 1
     scheduler.advance(10.0)
@@ -232,24 +242,24 @@ def test_start_twice_is_harmless() -> None:
 
 # --------------------------------------------------------------------------- idle
 
-IDLE_BLOCK_MS = 200
-IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
 
-
-def ahead(sink: CountingSink, scheduler: FakeScheduler, start: float) -> float:
-    """Samples written ahead of the wall clock."""
-    return written_samples(sink) - (scheduler.now - start) * RATE
+def idled(
+    scheduler: FakeScheduler, seconds: float
+) -> tuple[Clock, CountingSink, ListSource]:
+    """An idle clock `seconds` after its start; its sink keeps the frames."""
+    clock, sink, source = make_clock(scheduler, idle=True)
+    sink.keep = True
+    clock.start()
+    scheduler.advance(seconds)
+    return clock, sink, source
 
 
 def test_idle_writes_silence_in_blocks() -> None:
     """Idle, the clock wakes once per block, and the lead stays bounded."""
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink, _ = make_clock(scheduler, idle=True)
     sink.keep = True
-    start = scheduler.now
-    clock.start()
+    start = started_at(clock, scheduler)
     assert is_idle(clock)
     for _ in range(200):
         scheduler.advance(0.05)
@@ -268,11 +278,8 @@ def test_idle_writes_silence_in_blocks() -> None:
 def test_idle_does_not_drift_over_an_hour() -> None:
     rng = random.Random(11)
     scheduler = FakeScheduler(lag=lambda: rng.uniform(0, 0.015))
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
-    start = scheduler.now
-    clock.start()
+    clock, sink, _ = make_clock(scheduler, idle=True)
+    start = started_at(clock, scheduler)
     for _ in range(60):
         scheduler.advance(60.0)
         lead = ahead(sink, scheduler, start)
@@ -285,11 +292,7 @@ def test_idle_does_not_drift_over_an_hour() -> None:
 def test_wake_writes_the_first_frame_at_once() -> None:
     """An item queued while idle is written at the call, after the silence."""
     scheduler = FakeScheduler()
-    source = ListSource()
-    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=IDLE_BLOCK_MS)
-    sink.keep = True
-    clock.start()
-    scheduler.advance(1.03)
+    clock, sink, source = idled(scheduler, 1.03)
     assert is_idle(clock)
     voice = [b"\x01\x00" * FRAME] * 10
     source.frames.extend(voice)
@@ -314,11 +317,7 @@ def test_first_audio_that_comes_later_is_written_within_a_frame() -> None:
     """A producer that starts after the call: its first frame is not held back
     until the silence written ahead has played, and no silence is added."""
     scheduler = FakeScheduler()
-    source = ListSource()
-    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=IDLE_BLOCK_MS)
-    sink.keep = True
-    clock.start()
-    scheduler.advance(1.01)
+    clock, sink, source = idled(scheduler, 1.01)
     source.busy = True
     clock.wake()
     scheduler.advance(0.05)
@@ -367,9 +366,7 @@ def test_wake_from_inside_a_tick_is_not_reentrant() -> None:
             super().write(frame)
             depth -= 1
 
-    clock, _, source = make_clock(
-        scheduler, sink=WakingSink(), source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, _, source = make_clock(scheduler, sink=WakingSink(), idle=True)
     clock.start()
     scheduler.advance(1.0)
     assert deepest == 1
@@ -380,11 +377,8 @@ def test_wake_from_inside_a_tick_is_not_reentrant() -> None:
 
 def test_idle_catches_up_and_resynchronises() -> None:
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
-    start = scheduler.now
-    clock.start()
+    clock, sink, _ = make_clock(scheduler, idle=True)
+    start = started_at(clock, scheduler)
     scheduler.advance(1.0)
     scheduler.stall(0.5)
     assert ahead(sink, scheduler, start) >= LEAD - FRAME
@@ -408,25 +402,20 @@ def test_a_source_that_cannot_say_whether_it_is_idle_is_paced_frame_by_frame(
             raise RuntimeError(msg)
 
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(scheduler, source=Broken(), idle_block_ms=IDLE_BLOCK_MS)
-    start = scheduler.now
-    clock.start()
+    clock, sink, _ = make_clock(scheduler, source=Broken(), idle=True)
+    start = started_at(clock, scheduler)
     scheduler.advance(1.0)
     assert clock.running
     assert not is_idle(clock)
     assert clock.stats.errors > 0
-    assert written_samples(sink) == pytest.approx(
-        (scheduler.now - start) * RATE + LEAD, abs=FRAME
-    )
+    assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert "pacing frame by frame" in caplog.text
     clock.stop()
 
 
 def test_back_pressure_while_idle_drops_blocks() -> None:
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink, _ = make_clock(scheduler, idle=True)
     sink.accepting = False
     clock.start()
     scheduler.advance(1.0)
