@@ -341,42 +341,55 @@ async def test_a_body_cut_off_by_the_network_timeout_fails(
     assert elapsed < 3.0
 
 
-async def test_a_trickle_slower_than_real_time_times_out(
-    server: HttpServer, long_flac: bytes, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("piece", "limits", "least", "most", "logged"),
+    [
+        # A quarter of real time, for ever: ffmpeg's network timeout never fires.
+        pytest.param(
+            40,
+            DecodeLimits(first_audio=5.0, margin=0.5, total=30.0, network_io=60.0),
+            0.0,
+            6.0,
+            "the media source fell behind its audio",
+            id="slower than real time times out",
+        ),
+        # Twice real time: only the absolute cap can end it before its end.
+        pytest.param(
+            5,
+            DecodeLimits(first_audio=5.0, margin=5.0, total=1.5, network_io=60.0),
+            1.4,
+            3.5,
+            "the media source took longer than 1.5 s",
+            id="never ending meets the total limit",
+        ),
+    ],
+)
+async def test_a_trickling_source_is_cut_off(
+    server: HttpServer,
+    long_flac: bytes,
+    caplog: pytest.LogCaptureFixture,
+    piece: int,
+    limits: DecodeLimits,
+    least: float,
+    most: float,
+    logged: str,
 ) -> None:
+    """After its first seconds a source trickles on, 1/`piece` s of audio at a time."""
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    # A quarter of real time, for ever: ffmpeg's network timeout never fires.
     per_second = len(long_flac) // LONG_S
     url = server.route(
         "/a.flac",
         Reply(
-            body=long_flac, send_first=START_S * per_second, trickle=per_second // 40
+            body=long_flac,
+            send_first=START_S * per_second,
+            trickle=per_second // piece,
         ),
     )
-    limits = DecodeLimits(first_audio=5.0, margin=0.5, total=30.0, network_io=60.0)
     item, collector, elapsed = await decode(url, limits)
     assert isinstance(item.error, MediaUnreadableError)
     assert len(collector.pcm) > 0
-    assert elapsed < 6.0
-    assert "the media source fell behind its audio" in caplog.text
-
-
-async def test_a_source_that_never_ends_meets_the_total_limit(
-    server: HttpServer, long_flac: bytes, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
-    # Twice real time: only the absolute cap can end it before its end.
-    per_second = len(long_flac) // LONG_S
-    url = server.route(
-        "/a.flac",
-        Reply(body=long_flac, send_first=START_S * per_second, trickle=per_second // 5),
-    )
-    limits = DecodeLimits(first_audio=5.0, margin=5.0, total=1.5, network_io=60.0)
-    item, collector, elapsed = await decode(url, limits)
-    assert isinstance(item.error, MediaUnreadableError)
-    assert len(collector.pcm) > 0
-    assert 1.4 < elapsed < 3.5
-    assert "the media source took longer than 1.5 s" in caplog.text
+    assert least < elapsed < most
+    assert logged in caplog.text
 
 
 async def test_a_local_source_that_sends_no_audio_in_time() -> None:
