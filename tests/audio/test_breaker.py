@@ -23,6 +23,14 @@ def state(breaker: CircuitBreaker) -> BreakerState:
     return breaker.state
 
 
+def wait_out_the_cool_down(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    """Calls stay refused until the 30 s cool-down is over; then one may try."""
+    clock.now += 29
+    assert not breaker.allow()
+    clock.now += 1
+    assert breaker.allow()
+
+
 def test_opens_after_consecutive_failures_only() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=3, cool_down=30, clock=clock)
@@ -68,10 +76,7 @@ def test_a_failed_trial_opens_for_another_cool_down() -> None:
     breaker.record_failure()
     assert state(breaker) is BreakerState.OPEN
     assert breaker.failures == 4
-    clock.now += 29
-    assert not breaker.allow()
-    clock.now += 1
-    assert breaker.allow()
+    wait_out_the_cool_down(breaker, clock)
 
 
 def test_a_trial_that_never_reports_is_given_up() -> None:
@@ -80,10 +85,7 @@ def test_a_trial_that_never_reports_is_given_up() -> None:
     breaker.record_failure()
     clock.now += 30
     assert breaker.allow()
-    clock.now += 29
-    assert not breaker.allow()
-    clock.now += 1
-    assert breaker.allow()
+    wait_out_the_cool_down(breaker, clock)
 
 
 def test_defaults() -> None:
