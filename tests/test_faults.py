@@ -312,6 +312,28 @@ async def test_server_absent_at_start_then_appearing(hass: HomeAssistant) -> Non
         await unload(hass, entry)
 
 
+async def stream_raising(
+    hass: HomeAssistant, server: StatusServer, key: str
+) -> tuple[MockConfigEntry, ir.IssueEntry, float]:
+    """A stream to `server`, once it has raised the repair issue `key`.
+
+    Also gives how long after set-up the issue came, and checks that it names
+    the stream with the credentials masked.
+    """
+    entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
+    started = time.monotonic()
+    issue_id = f"{entry.entry_id}_{key}"
+    await until(lambda: issue_id in issues_of(hass), 15, f"the {key} issue")
+    raised = time.monotonic() - started
+    issue = issues_of(hass)[issue_id]
+    assert issue.translation_key == key
+    assert issue.translation_placeholders == {
+        "name": "Hall",
+        "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
+    }
+    return entry, issue, raised
+
+
 @pytest.mark.usefixtures("socket_enabled")
 async def test_path_not_found_raises_an_issue_until_it_publishes(
     hass: HomeAssistant,
@@ -319,19 +341,9 @@ async def test_path_not_found_raises_an_issue_until_it_publishes(
     server = StatusServer("404 Not Found")
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_path_not_found"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 404 issue")
-        raised = time.monotonic() - started
-        issue = issues_of(hass)[issue_id]
-        assert issue.translation_key == "path_not_found"
+        entry, issue, raised = await stream_raising(hass, server, "path_not_found")
         assert issue.is_fixable is False
         assert issue.severity is ir.IssueSeverity.ERROR
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
         publisher = publisher_of(entry)
         assert publisher.failure is FailureKind.PATH_NOT_FOUND
         assert publisher.failure_streak >= 3
@@ -360,18 +372,8 @@ async def test_unauthorized_raises_an_issue_and_asks_for_credentials(
     server = StatusServer("401 Unauthorized", options_too=True)
     await server.start()
     try:
-        entry = await start_stream(hass, server.url(f"user:{SECRET}@"))
-        started = time.monotonic()
-        issue_id = f"{entry.entry_id}_unauthorized"
-        await until(lambda: issue_id in issues_of(hass), 15, "the 401 issue")
-        raised = time.monotonic() - started
+        entry, _, raised = await stream_raising(hass, server, "unauthorized")
         await until(lambda: bool(reauth_flows(hass)), 5, "the reauth flow")
-        issue = issues_of(hass)[issue_id]
-        assert issue.translation_key == "unauthorized"
-        assert issue.translation_placeholders == {
-            "name": "Hall",
-            "url": f"rtsp://***:***@{HOST}:{server.port}/announce",
-        }
         assert publisher_of(entry).failure is FailureKind.UNAUTHORIZED
         (flow,) = reauth_flows(hass)
         assert flow["step_id"] == "reauth_confirm"
@@ -513,14 +515,20 @@ async def test_socket_directory_not_creatable_falls_back_to_the_pipe(
 # --------------------------------------------------------------------------- teardown
 
 
+async def speaking(hass: HomeAssistant, receiver: ListenReceiver) -> MockConfigEntry:
+    """A stream to `receiver` in the middle of a long announcement."""
+    entry = await start_stream(hass, receiver.url)
+    await wait_available(hass, ENTITY)
+    await announce(hass, message=LONG, wait=False)
+    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    return entry
+
+
 async def test_home_assistant_stop_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
     events = record_events(hass, EVENT_ANNOUNCEMENT)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry = await speaking(hass, receiver)
     stream = entry.runtime_data.stream
     assert stream.feed is not None
     socket_dir = stream.feed.path.parent
@@ -538,10 +546,7 @@ async def test_home_assistant_stop_during_an_announcement(
 async def test_reload_during_an_announcement(
     hass: HomeAssistant, receiver: ListenReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start_stream(hass, receiver.url)
-    await wait_available(hass, ENTITY)
-    await announce(hass, message=LONG, wait=False)
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 10)
+    entry = await speaking(hass, receiver)
     old = entry.runtime_data.stream
     assert old.feed is not None
     old_dir = old.feed.path.parent
