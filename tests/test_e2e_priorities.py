@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,14 +18,11 @@ from homeassistant.core import HomeAssistant
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
-
 from .common import (
     announce,
     ffmpeg_children,
     heard_after,
     make_tone,
-    record_events,
     start_stream,
     wait_for_state,
 )
@@ -86,9 +84,11 @@ def assert_cut_and_heard_again_whole(
 
 @pytest.mark.usefixtures("stream")
 async def test_interrupt_and_resume_heard_in_order(
-    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    tones: dict[str, str],
+    events: list[dict[str, Any]],
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     first = asyncio.create_task(announce(hass, media_id=tones["long"]))
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
@@ -103,7 +103,7 @@ async def test_interrupt_and_resume_heard_in_order(
     assert_cut_and_heard_again_whole(segments(heard, LOW), segments(heard, HIGH))
     await hass.async_block_till_done()
     ids = {result["announcement_id"]: "A", urgent["announcement_id"]: "B"}
-    assert [(ids[e.data["announcement_id"]], e.data["type"]) for e in events] == [
+    assert [(ids[e["announcement_id"]], e["type"]) for e in events] == [
         ("A", "started"),
         ("A", "suspended"),
         ("B", "started"),
@@ -140,9 +140,11 @@ async def test_play_media_announce_plays_over_and_what_played_resumes(
 
 @pytest.mark.usefixtures("stream")
 async def test_repeat_with_gap_and_the_default_gain(
-    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    tones: dict[str, str],
+    events: list[dict[str, Any]],
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     repeated = await announce(hass, media_id=tones["short"], repeat=3, repeat_gap=0.4)
     heard = await heard_after(receiver, before)
@@ -152,7 +154,7 @@ async def test_repeat_with_gap_and_the_default_gain(
     assert gaps == pytest.approx([0.4, 0.4], abs=0.05), f"gaps heard: {gaps}"
     assert repeated[ENTITY]["duration"] == pytest.approx(3 * 0.5 + 2 * 0.4, abs=0.05)
     await hass.async_block_till_done()
-    assert [e.data["type"] for e in events] == ["started", "finished"]
+    assert [e["type"] for e in events] == ["started", "finished"]
 
     # The same tone once at 0 dB: the stream's -12 dB made the others quieter.
     before = receiver.total_samples
