@@ -34,8 +34,7 @@ from custom_components.rtsp_announcer.tts import (
     wav_stream_header,
 )
 
-from .common import add_entry
-from .conftest import DEAD_URL
+from .common import DEAD_URL, add_entry
 from .helpers.analysis import rms_dbfs
 
 TTS_ENTITY = "tts.hall_local_voice"
