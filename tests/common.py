@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from .helpers.rtsp import ListenReceiver
 
 HALL = "media_player.hall"
+# Nothing listens on the discard port: a stream publishing there is down.
+DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
 # Only the integration's ffmpeg processes use these; the test servers do not.
 _OWN_FLAGS = {"-progress", "-protocol_whitelist"}

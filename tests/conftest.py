@@ -15,12 +15,16 @@ from custom_components.rtsp_announcer.audio.exceptions import SpeechUnavailableE
 from custom_components.rtsp_announcer.audio.speech import SpeechBackend, SpeechEngine
 from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 
-from .common import HALL, add_entry, ffmpeg_children, make_tone, wait_available
+from .common import (
+    DEAD_URL,
+    HALL,
+    add_entry,
+    ffmpeg_children,
+    make_tone,
+    wait_available,
+)
 from .helpers.http import HttpServer, SilentServer
 from .helpers.rtsp import ListenReceiver
-
-# Nothing listens on the discard port: a stream publishing there is down.
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
 
 @pytest.fixture(autouse=True)

@@ -39,10 +39,9 @@ from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
 from custom_components.rtsp_announcer.media_player import RtspStreamMediaPlayer
 from custom_components.rtsp_announcer.services import ANNOUNCE_SCHEMA, request_from
 
-from .common import add_entry, add_voice, make_tone, record_events
+from .common import DEAD_URL, add_entry, add_voice, make_tone, record_events
 
 ENTITY = "media_player.hall"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 SOUNDS = str(Path(DEFAULT_CHIME).parent)
 
 

@@ -195,6 +195,25 @@ async def _configure(
     )
 
 
+async def _opened(flow: Awaitable[Mapping[str, Any]], step_id: str) -> dict[str, Any]:
+    """The first form of a flow just started: step `step_id`, no errors yet."""
+    result = dict(await flow)
+    _assert_form(result, {}, step_id=step_id)
+    return result
+
+
+async def _finish(
+    hass: HomeAssistant,
+    result: Mapping[str, Any],
+    user_input: dict[str, Any],
+    reason: str,
+) -> None:
+    """Submit the flow's last form: it ends with `reason`; what it reloads is up."""
+    result2 = await _configure(hass, result, user_input)
+    await hass.async_block_till_done()
+    _assert_aborted(result2, reason)
+
+
 def _schema(result: Mapping[str, Any]) -> vol.Schema:
     schema = result["data_schema"]
     assert isinstance(schema, vol.Schema)
@@ -620,17 +639,12 @@ async def test_reconfigure_changes_url(
 ) -> None:
     entry = _entry(hass, receiver.port)
 
-    result = await entry.start_reconfigure_flow(hass)
-
-    _assert_form(result, {}, step_id="reconfigure")
+    result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
     (url_key,) = _schema(result).schema
     assert url_key.description == {"suggested_value": entry.data[CONF_URL]}
 
     new_url = _url(receiver.port, "/other", "user:pw@")
-    result2 = await _configure(hass, result, {CONF_URL: f" {new_url}"})
-    await hass.async_block_till_done()
-
-    _assert_aborted(result2, "reconfigure_successful")
+    await _finish(hass, result, {CONF_URL: f" {new_url}"}, "reconfigure_successful")
     assert entry.data == {CONF_NAME: "Hall", CONF_URL: new_url}
     assert entry.unique_id == _url(receiver.port, "/other")
     assert entry.title == "Hall"
@@ -642,13 +656,10 @@ async def test_reconfigure_credentials_only(
     hass: HomeAssistant, receiver: ListenReceiver, mock_setup_entry: AsyncMock
 ) -> None:
     entry = _entry(hass, receiver.port)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
 
     new_url = _url(receiver.port, userinfo="new:creds@")
-    result2 = await _configure(hass, result, {CONF_URL: new_url})
-    await hass.async_block_till_done()
-
-    _assert_aborted(result2, "reconfigure_successful")
+    await _finish(hass, result, {CONF_URL: new_url}, "reconfigure_successful")
     assert entry.data[CONF_URL] == new_url
     assert entry.unique_id == receiver.url
 
@@ -661,7 +672,7 @@ async def test_reconfigure_errors_then_recover(
     mock_setup_entry: AsyncMock,
 ) -> None:
     entry = _entry(hass, receiver.port)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
 
     result2 = await _configure(hass, result, {CONF_URL: "rtsp://127.0.0.1:0/a"})
     _assert_form(result2, {CONF_URL: "invalid_url"})
@@ -677,9 +688,9 @@ async def test_reconfigure_errors_then_recover(
     assert entry.data[CONF_URL] == receiver.url
     assert mock_setup_entry.mock_calls == []
 
-    result5 = await _configure(hass, result, {CONF_URL: _url(receiver.port, "/b")})
-    await hass.async_block_till_done()
-    _assert_aborted(result5, "reconfigure_successful")
+    await _finish(
+        hass, result, {CONF_URL: _url(receiver.port, "/b")}, "reconfigure_successful"
+    )
     assert entry.unique_id == _url(receiver.port, "/b")
 
 
@@ -688,7 +699,7 @@ async def test_reconfigure_onto_another_entry_aborts(
 ) -> None:
     entry = _entry(hass, closed_port, "/one", "One")
     _entry(hass, closed_port, "/two", "Two")
-    result = await entry.start_reconfigure_flow(hass)
+    result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
 
     result2 = await _configure(
         hass, result, {CONF_URL: _url(closed_port, "/two", "u:p@")}
@@ -707,7 +718,7 @@ async def test_reconfigure_reports_a_refused_transport(
     # The transport is the user's choice in the options: not changed behind it.
     entry = _entry(hass, closed_port, **{opt.RTSP_TRANSPORT.key: "tcp"})
     async with TransportPeer() as peer:
-        result = await entry.start_reconfigure_flow(hass)
+        result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
         result2 = await _configure(hass, result, {CONF_URL: peer.url})
 
     _assert_form(result2, {"base": "unsupported_transport"})
@@ -722,10 +733,10 @@ async def test_reconfigure_publishes_with_the_entry_transport(
     """rtsp-server-perl takes UDP publishers only: the attempt uses the option."""
     entry = _entry(hass, closed_port, **{opt.RTSP_TRANSPORT.key: "udp"})
     async with RelayServer() as relay:
-        result = await entry.start_reconfigure_flow(hass)
-        result2 = await _configure(hass, result, {CONF_URL: relay.publish_url})
-        await hass.async_block_till_done()
-        _assert_aborted(result2, "reconfigure_successful")
+        result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
+        await _finish(
+            hass, result, {CONF_URL: relay.publish_url}, "reconfigure_successful"
+        )
         # Mounted and cleanly unmounted (TEARDOWN): the path is free again.
         assert [event for _, event, _ in relay.mount_events] == [
             "mounted",
@@ -745,11 +756,8 @@ async def test_reconfigure_to_the_url_it_publishes_to(hass: HomeAssistant) -> No
         assert await hass.config_entries.async_setup(entry.entry_id)
         await wait_available(hass, STREAM)
 
-        result = await entry.start_reconfigure_flow(hass)
-        result2 = await _configure(hass, result, {CONF_URL: receiver.url})
-        await hass.async_block_till_done()
-
-        _assert_aborted(result2, "reconfigure_successful")
+        result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
+        await _finish(hass, result, {CONF_URL: receiver.url}, "reconfigure_successful")
         await wait_available(hass, STREAM, timeout=20)
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
@@ -769,9 +777,7 @@ async def test_reauth_replaces_the_credentials(
 ) -> None:
     entry = _reauth_entry(hass, receiver.port)
 
-    result = await entry.start_reauth_flow(hass)
-
-    _assert_form(result, {}, step_id="reauth_confirm")
+    result = await _opened(entry.start_reauth_flow(hass), "reauth_confirm")
     assert result["description_placeholders"] == {
         "url": _url(receiver.port, userinfo="***:***@"),
         "name": "Hall",
@@ -779,12 +785,12 @@ async def test_reauth_replaces_the_credentials(
     # The user name is offered again; the password never is.
     assert _suggested(result) == {CONF_USERNAME: "old"}
 
-    result2 = await _configure(
-        hass, result, {CONF_USERNAME: " admin ", CONF_PASSWORD: "p@ss:w/rd #1"}
+    await _finish(
+        hass,
+        result,
+        {CONF_USERNAME: " admin ", CONF_PASSWORD: "p@ss:w/rd #1"},
+        "reauth_successful",
     )
-    await hass.async_block_till_done()
-
-    _assert_aborted(result2, "reauth_successful")
     assert entry.data == {
         CONF_NAME: "Hall",
         CONF_URL: _url(receiver.port, userinfo="admin:p%40ss%3Aw%2Frd%20%231@"),
@@ -801,7 +807,7 @@ async def test_reauth_of_a_url_without_credentials(
 ) -> None:
     entry = _reauth_entry(hass, receiver.port, userinfo="")
 
-    result = await entry.start_reauth_flow(hass)
+    result = await _opened(entry.start_reauth_flow(hass), "reauth_confirm")
     assert _suggested(result) == {}
 
     result2 = await _configure(
@@ -820,7 +826,7 @@ async def test_reauth_wrong_password_then_recover(
     async with StatusServer("401 Unauthorized", options_too=True) as server:
         port = server.port
         entry = _reauth_entry(hass, port)
-        result = await entry.start_reauth_flow(hass)
+        result = await _opened(entry.start_reauth_flow(hass), "reauth_confirm")
         result2 = await _configure(
             hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: SECRET}
         )
@@ -910,7 +916,7 @@ Change = Callable[[HomeAssistant, MockConfigEntry, ListenReceiver], Awaitable[No
 async def _reconfigure(
     hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
 ) -> None:
-    result = await entry.start_reconfigure_flow(hass)
+    result = await _opened(entry.start_reconfigure_flow(hass), "reconfigure")
     result = await _configure(hass, result, {CONF_URL: receiver.url})
     assert result["reason"] == "reconfigure_successful"
 
@@ -918,7 +924,7 @@ async def _reconfigure(
 async def _reauthenticate(
     hass: HomeAssistant, entry: MockConfigEntry, receiver: ListenReceiver
 ) -> None:
-    result = await entry.start_reauth_flow(hass)
+    result = await _opened(entry.start_reauth_flow(hass), "reauth_confirm")
     result = await _configure(
         hass, result, {CONF_USERNAME: "admin", CONF_PASSWORD: "right"}
     )

@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -98,9 +99,8 @@ async def stream(
 
 @pytest.mark.usefixtures("stream")
 async def test_english_message_is_heard(
-    hass: HomeAssistant, receiver: ListenReceiver
+    hass: HomeAssistant, receiver: ListenReceiver, events: list[dict[str, Any]]
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     # Past the start-up burst: the stream has run on for a while.
     await receiver.wait_for_samples(receiver.total_samples + int(0.3 * RATE), 5)
     before = receiver.total_samples
@@ -120,10 +120,10 @@ async def test_english_message_is_heard(
     # sentence, which are silent at the receiver.
     assert result["duration"] - 0.6 < end - start < result["duration"] + 0.1
     await hass.async_block_till_done()
-    assert [e.data["type"] for e in events] == ["started", "finished"]
-    assert events[0].data["entity_id"] == ENTITY
-    assert events[0].data["text"] == SHORT
-    assert events[0].data["announcement_id"] == result["announcement_id"]
+    assert [e["type"] for e in events] == ["started", "finished"]
+    assert events[0]["entity_id"] == ENTITY
+    assert events[0]["text"] == SHORT
+    assert events[0]["announcement_id"] == result["announcement_id"]
 
 
 @pytest.mark.usefixtures("stream")
@@ -143,9 +143,8 @@ async def test_chinese_message_is_heard(
 
 @pytest.mark.usefixtures("stream")
 async def test_announcements_queue_in_order(
-    hass: HomeAssistant, receiver: ListenReceiver
+    hass: HomeAssistant, receiver: ListenReceiver, events: list[dict[str, Any]]
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     first = await announce(hass, message="First announcement.", wait=False)
     second = await announce(hass, message="Second announcement.", wait=False)
@@ -154,7 +153,7 @@ async def test_announcements_queue_in_order(
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     await hass.async_block_till_done()
-    order = [(e.data["announcement_id"], e.data["type"]) for e in events]
+    order = [(e["announcement_id"], e["type"]) for e in events]
     assert order == [
         (first_id, "started"),
         (first_id, "finished"),
@@ -167,9 +166,8 @@ async def test_announcements_queue_in_order(
 
 @pytest.mark.usefixtures("stream")
 async def test_high_priority_interrupts(
-    hass: HomeAssistant, receiver: ListenReceiver
+    hass: HomeAssistant, receiver: ListenReceiver, events: list[dict[str, Any]]
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     # Droppable: cut off, it ends (test_e2e_priorities.py has one that resumes).
     long = await announce(hass, message=LONG, wait=False, droppable=True)
@@ -181,7 +179,7 @@ async def test_high_priority_interrupts(
     urgent = await announce(hass, message="Fire alarm.", priority="high")
     assert urgent[ENTITY]["state"] == "finished"
     await hass.async_block_till_done()
-    by_id = {(e.data["announcement_id"], e.data["type"]) for e in events}
+    by_id = {(e["announcement_id"], e["type"]) for e in events}
     assert (long[ENTITY]["announcement_id"], "interrupted") in by_id
     assert (urgent[ENTITY]["announcement_id"], "finished") in by_id
     assert (long[ENTITY]["announcement_id"], "finished") not in by_id
@@ -320,15 +318,16 @@ async def test_loop_lag_while_three_streams_speak(
 
 
 @pytest.mark.usefixtures("stream")
-async def test_notify_speaks(hass: HomeAssistant, receiver: ListenReceiver) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
+async def test_notify_speaks(
+    hass: HomeAssistant, receiver: ListenReceiver, events: list[dict[str, Any]]
+) -> None:
     before = receiver.total_samples
     await notify(hass, "The washing is done.")
     await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
     await wait_for_state(hass, ENTITY, lambda s: s.state == "idle", 10)
     assert speech_spans(await heard_after(receiver, before))
     await hass.async_block_till_done()
-    assert events[0].data["text"] == "The washing is done."
+    assert events[0]["text"] == "The washing is done."
 
 
 @pytest.mark.usefixtures("stream")

@@ -8,8 +8,9 @@ stream's default gain is -12 dB throughout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,14 +18,11 @@ from homeassistant.core import HomeAssistant
 from numpy.typing import NDArray
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.rtsp_announcer.const import EVENT_ANNOUNCEMENT
-
 from .common import (
     announce,
     ffmpeg_children,
     heard_after,
     make_tone,
-    record_events,
     start_stream,
     wait_for_state,
 )
@@ -84,26 +82,57 @@ def assert_cut_and_heard_again_whole(
     assert low[1][1] - low[1][0] == pytest.approx(1.5, abs=0.06)
 
 
+class CutIn:
+    """The long tone, with a call that cuts in 0.4 s into it; both are heard."""
+
+    def __init__(
+        self, hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    ) -> None:
+        self._hass = hass
+        self._receiver = receiver
+        self._tones = tones
+
+    async def __call__[T](
+        self, interrupt: Callable[[str], Awaitable[T]]
+    ) -> tuple[dict[str, Any], T]:
+        """The long tone's result and `interrupt`'s, given the short tone to play.
+
+        The long tone must be heard cut, the short one whole, then the long one
+        again from its start.
+        """
+        before = self._receiver.total_samples
+        first = asyncio.create_task(announce(self._hass, media_id=self._tones["long"]))
+        await wait_for_state(self._hass, ENTITY, lambda s: s.state == "playing", 5)
+        await asyncio.sleep(0.4)
+        urgent = await interrupt(self._tones["short"])
+        result = (await asyncio.wait_for(first, 10))[ENTITY]
+        heard = await heard_after(self._receiver, before)
+        assert_cut_and_heard_again_whole(segments(heard, LOW), segments(heard, HIGH))
+        return result, urgent
+
+
+@pytest.fixture
+def cut_in(
+    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+) -> CutIn:
+    return CutIn(hass, receiver, tones)
+
+
 @pytest.mark.usefixtures("stream")
 async def test_interrupt_and_resume_heard_in_order(
-    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    hass: HomeAssistant, cut_in: CutIn, events: list[dict[str, Any]]
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
-    before = receiver.total_samples
-    first = asyncio.create_task(announce(hass, media_id=tones["long"]))
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
-    await asyncio.sleep(0.4)
-    urgent = (await announce(hass, media_id=tones["short"], priority="high"))[ENTITY]
-    result = (await asyncio.wait_for(first, 10))[ENTITY]
+    async def high(short: str) -> dict[str, Any]:
+        return dict((await announce(hass, media_id=short, priority="high"))[ENTITY])
+
+    result, urgent = await cut_in(high)
     assert result["state"] == "finished"
     assert result["interrupted_by"] == [urgent["announcement_id"]]
     assert result["resumed"] == 1
     assert urgent["interrupted"] == [result["announcement_id"]]
-    heard = await heard_after(receiver, before)
-    assert_cut_and_heard_again_whole(segments(heard, LOW), segments(heard, HIGH))
     await hass.async_block_till_done()
     ids = {result["announcement_id"]: "A", urgent["announcement_id"]: "B"}
-    assert [(ids[e.data["announcement_id"]], e.data["type"]) for e in events] == [
+    assert [(ids[e["announcement_id"]], e["type"]) for e in events] == [
         ("A", "started"),
         ("A", "suspended"),
         ("B", "started"),
@@ -115,34 +144,32 @@ async def test_interrupt_and_resume_heard_in_order(
 
 @pytest.mark.usefixtures("stream")
 async def test_play_media_announce_plays_over_and_what_played_resumes(
-    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    hass: HomeAssistant, cut_in: CutIn
 ) -> None:
-    before = receiver.total_samples
-    first = asyncio.create_task(announce(hass, media_id=tones["long"]))
-    await wait_for_state(hass, ENTITY, lambda s: s.state == "playing", 5)
-    await asyncio.sleep(0.4)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {
-            "entity_id": ENTITY,
-            "media_content_id": tones["short"],
-            "media_content_type": "music",
-            "announce": True,
-        },
-        blocking=True,
-    )
-    result = (await asyncio.wait_for(first, 10))[ENTITY]
+    async def play_media(short: str) -> None:
+        await hass.services.async_call(
+            "media_player",
+            "play_media",
+            {
+                "entity_id": ENTITY,
+                "media_content_id": short,
+                "media_content_type": "music",
+                "announce": True,
+            },
+            blocking=True,
+        )
+
+    result, _ = await cut_in(play_media)
     assert (result["state"], result["resumed"]) == ("finished", 1)
-    heard = await heard_after(receiver, before)
-    assert_cut_and_heard_again_whole(segments(heard, LOW), segments(heard, HIGH))
 
 
 @pytest.mark.usefixtures("stream")
 async def test_repeat_with_gap_and_the_default_gain(
-    hass: HomeAssistant, receiver: ListenReceiver, tones: dict[str, str]
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    tones: dict[str, str],
+    events: list[dict[str, Any]],
 ) -> None:
-    events = record_events(hass, EVENT_ANNOUNCEMENT)
     before = receiver.total_samples
     repeated = await announce(hass, media_id=tones["short"], repeat=3, repeat_gap=0.4)
     heard = await heard_after(receiver, before)
@@ -152,7 +179,7 @@ async def test_repeat_with_gap_and_the_default_gain(
     assert gaps == pytest.approx([0.4, 0.4], abs=0.05), f"gaps heard: {gaps}"
     assert repeated[ENTITY]["duration"] == pytest.approx(3 * 0.5 + 2 * 0.4, abs=0.05)
     await hass.async_block_till_done()
-    assert [e.data["type"] for e in events] == ["started", "finished"]
+    assert [e["type"] for e in events] == ["started", "finished"]
 
     # The same tone once at 0 dB: the stream's -12 dB made the others quieter.
     before = receiver.total_samples

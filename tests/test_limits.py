@@ -14,10 +14,9 @@ from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import Announcer
-from custom_components.rtsp_announcer.const import DOMAIN
 
 from .audio.test_decoder import wav_bytes
-from .common import add_entry, ffmpeg_children, wait_available
+from .common import add_entry, announce, ffmpeg_children, wait_available
 from .helpers.analysis import tone_segments
 from .helpers.http import HttpServer, Reply
 from .helpers.rtsp import ListenReceiver
@@ -39,25 +38,35 @@ def tone_file(tmp_path: Path, name: str, seconds: float, freq: int) -> str:
     return str(path)
 
 
-async def set_up(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path, **options: Any
-) -> MockConfigEntry:
+@pytest.fixture
+def options() -> dict[str, Any]:
+    """Options of the stream `entry` sets up; a test parametrizes its own."""
+    return {}
+
+
+# For tests whose announcements expire after a second in the queue.
+QUEUE_AGE_1S = pytest.mark.parametrize(
+    "options", [{"max_queue_age": 1.0}], ids=["max_queue_age=1"]
+)
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant,
+    receiver: ListenReceiver,
+    tmp_path: Path,
+    options: dict[str, Any],
+) -> AsyncGenerator[MockConfigEntry]:
     """A stream to `receiver` at RATE, running, which may play files of `tmp_path`."""
     entry = add_entry(hass, receiver.url, sample_rate=RATE, **options)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_available(hass, ENTITY)
     hass.config.allowlist_external_dirs = {str(tmp_path)}
-    return entry
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def call(hass: HomeAssistant, **data: Any) -> Any:
-    data.setdefault("entity_id", ENTITY)
-    data.setdefault("preannounce", False)
-    return await hass.services.async_call(
-        DOMAIN, "announce", data, blocking=True, return_response=True
-    )
-
-
+@pytest.mark.usefixtures("entry")
 async def test_a_source_past_its_limit_fails_and_the_next_one_plays(
     hass: HomeAssistant,
     receiver: ListenReceiver,
@@ -65,16 +74,15 @@ async def test_a_source_past_its_limit_fails_and_the_next_one_plays(
     events: list[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    entry = await set_up(hass, receiver, tmp_path)
     hass.config.allowlist_external_urls = {server.url("/")}
     # Headers, then nothing: the body never comes.
     stuck = server.route("/stuck.wav", Reply(body=b"x" * 100_000, send_first=0))
     second = tone_file(tmp_path, "second.wav", 0.6, 500)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    queued = asyncio.ensure_future(call(hass, media_id=second))
+    queued = asyncio.ensure_future(announce(hass, media_id=second))
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, media_id=stuck, timeout=2, priority="high")
+        await announce(hass, media_id=stuck, timeout=2, priority="high")
     assert loop.time() - started < 8
     assert err.value.translation_key == "announcement_failed"
     response = await asyncio.wait_for(queued, 15)
@@ -82,53 +90,49 @@ async def test_a_source_past_its_limit_fails_and_the_next_one_plays(
     heard = receiver.samples()
     assert tone_segments(heard, RATE, 500)
     assert "failed" in [event["type"] for event in events]
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@QUEUE_AGE_1S
+@pytest.mark.usefixtures("entry")
 async def test_an_announcement_too_old_to_play_expires(
-    hass: HomeAssistant,
-    receiver: ListenReceiver,
-    events: list[dict[str, Any]],
-    tmp_path: Path,
+    hass: HomeAssistant, events: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    entry = await set_up(hass, receiver, tmp_path, max_queue_age=1.0)
     long = tone_file(tmp_path, "long.wav", 2.5, 700)
     short = tone_file(tmp_path, "short.wav", 0.3, 500)
-    await call(hass, media_id=long, wait=False)
-    response = await call(hass, media_id=short)
+    await announce(hass, media_id=long, wait=False)
+    response = await announce(hass, media_id=short)
     assert response[ENTITY]["state"] == "expired"
     assert [event["type"] for event in events][-1] == "expired"
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_a_chime_from_a_media_id_is_decoded_once_within_the_bound(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path
 ) -> None:
-    entry = await set_up(hass, receiver, tmp_path)
     chime = tone_file(tmp_path, "ding.wav", 0.2, 880)
     huge = tone_file(tmp_path, "huge.wav", 1.0, 660)
     cache = entry.runtime_data.speech.cache
     short = tone_file(tmp_path, "short.wav", 0.1, 500)
     for _ in range(2):
-        await call(hass, media_id=short, preannounce=True, preannounce_media_id=chime)
+        await announce(
+            hass, media_id=short, preannounce=True, preannounce_media_id=chime
+        )
     assert cache.hits >= 1
     held = cache.size_bytes
     assert 0 < held <= cache.max_entry_bytes
     # A "chime" larger than one entry may be is played but not kept.
     with patch.object(type(cache), "max_entry_bytes", RATE * 2 // 2):
-        response = await call(
+        response = await announce(
             hass, media_id=short, preannounce=True, preannounce_media_id=huge
         )
     assert response[ENTITY]["state"] == "finished"
     assert cache.size_bytes == held
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@QUEUE_AGE_1S
+@pytest.mark.usefixtures("entry")
 async def test_waiting_is_bounded_even_when_a_part_never_ends(
-    hass: HomeAssistant, receiver: ListenReceiver, tmp_path: Path
+    hass: HomeAssistant,
 ) -> None:
-    entry = await set_up(hass, receiver, tmp_path, max_queue_age=1.0)
-
     async def stuck(self: Announcer, *_args: Any, **_kwargs: Any) -> Any:
         async def part(_item: Any) -> bool:
             await asyncio.Event().wait()
@@ -142,12 +146,12 @@ async def test_waiting_is_bounded_even_when_a_part_never_ends(
         patch.object(Announcer, "_message_part", stuck),
         pytest.raises(HomeAssistantError) as err,
     ):
-        await call(hass, message="never", timeout=1)
+        await announce(hass, message="never", timeout=1)
     assert err.value.translation_key == "announcement_timeout"
     assert loop.time() - started < 5
-    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.usefixtures("entry")
 async def test_media_that_plays_for_hours_is_cut_at_the_limit(
     hass: HomeAssistant,
     receiver: ListenReceiver,
@@ -155,7 +159,6 @@ async def test_media_that_plays_for_hours_is_cut_at_the_limit(
     tmp_path: Path,
 ) -> None:
     """Two hours of tone end after the call's `timeout`, with a failed outcome."""
-    entry = await set_up(hass, receiver, tmp_path)
     hours = tmp_path / "hours.flac"
     process = await asyncio.create_subprocess_exec(
         "ffmpeg", "-v", "error", "-f", "lavfi",
@@ -165,10 +168,10 @@ async def test_media_that_plays_for_hours_is_cut_at_the_limit(
     assert await process.wait() == 0
     after = tone_file(tmp_path, "after.wav", 0.4, 500)
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, media_id=str(hours), timeout=1.5)
+        await announce(hass, media_id=str(hours), timeout=1.5)
     assert err.value.translation_key == "announcement_failed"
     assert "longer than 1.5 s" in str(err.value.translation_placeholders)
-    response = await call(hass, media_id=after)
+    response = await announce(hass, media_id=after)
     assert response[ENTITY]["state"] == "finished"
     await receiver.wait_for_samples(receiver.total_samples + RATE // 2, timeout=5)
     heard = receiver.samples()
@@ -182,4 +185,3 @@ async def test_media_that_plays_for_hours_is_cut_at_the_limit(
     ]
     assert [e["type"] for e in outcome] == ["started", "failed"]
     assert "longer than 1.5 s" in outcome[-1]["error"]
-    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -161,8 +162,12 @@ class RadioSource(MediaSource):
         return self._urls[item.identifier]
 
 
+type Resolve = Callable[[str], Awaitable[tuple[str, str | None]]]
+
+
 @pytest.fixture
-async def radio(hass: HomeAssistant, media_dir: Path) -> None:
+async def radio(hass: HomeAssistant, media_dir: Path) -> Resolve:
+    """A "radio" media source; resolves one of its items for the stream."""
     source = RadioSource(
         {
             "live": PlayMedia("https://radio.example/live.mp3", "audio/mpeg"),
@@ -183,32 +188,29 @@ async def radio(hass: HomeAssistant, media_dir: Path) -> None:
     assert await async_setup_component(hass, "radio", {})
     await hass.async_block_till_done()
 
+    async def resolve(item: str) -> tuple[str, str | None]:
+        return await async_resolve_media_source(
+            hass, f"media-source://radio/{item}", ENTITY
+        )
 
-@pytest.mark.usefixtures("radio")
-async def test_other_media_sources_play_through_their_urls(
-    hass: HomeAssistant,
-) -> None:
-    source, mime = await async_resolve_media_source(
-        hass, "media-source://radio/live", ENTITY
-    )
+    return resolve
+
+
+async def test_other_media_sources_play_through_their_urls(radio: Resolve) -> None:
+    source, mime = await radio("live")
     assert (source, mime) == ("https://radio.example/live.mp3", "audio/mpeg")
 
 
-@pytest.mark.usefixtures("radio")
 async def test_media_urls_that_are_not_a_local_file_are_fetched(
-    hass: HomeAssistant,
+    radio: Resolve,
 ) -> None:
     # A media directory Home Assistant does not know of: its server decides.
-    source, _ = await async_resolve_media_source(
-        hass, "media-source://radio/elsewhere", ENTITY
-    )
+    source, _ = await radio("elsewhere")
     assert source.startswith(
         "http://homeassistant.local:8123/media/elsewhere/news.mp3?authSig="
     )
     # A query is not part of a file name: the URL goes to the server as it is.
-    source, _ = await async_resolve_media_source(
-        hass, "media-source://radio/query", ENTITY
-    )
+    source, _ = await radio("query")
     assert source == "http://homeassistant.local:8123/media/local/tone.wav?format=raw"
 
 

@@ -11,10 +11,9 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from .common import add_entry
+from .common import DEAD_URL, add_entry
 
 ENTITY = "media_player.hall"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 
 
 @pytest.fixture

@@ -13,23 +13,14 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtsp_announcer.announce import Announcer
-from custom_components.rtsp_announcer.const import DOMAIN
 from custom_components.rtsp_announcer.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
 from .audio.test_decoder import wav_bytes
+from .common import HALL as ENTITY
+from .common import announce
 from .helpers.http import HttpServer, Reply
-
-ENTITY = "media_player.hall"
-
-
-async def call(hass: HomeAssistant, **data: Any) -> Any:
-    data.setdefault("entity_id", ENTITY)
-    data.setdefault("preannounce", False)
-    return await hass.services.async_call(
-        DOMAIN, "announce", data, blocking=True, return_response=True
-    )
 
 
 @pytest.mark.usefixtures("live")
@@ -39,7 +30,7 @@ async def test_a_url_outside_the_allowlist_is_never_fetched(
     url = server.route("/tone.wav", Reply(body=wav_bytes(0.3)))
     hass.config.allowlist_external_urls = set()
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, media_id=url)
+        await announce(hass, media_id=url)
     assert err.value.translation_key == "media_not_allowed"
     await hass.async_block_till_done()
     assert server.requests == []
@@ -51,12 +42,11 @@ async def test_an_allowlisted_url_plays(
 ) -> None:
     url = server.route("/tone.wav", Reply(body=wav_bytes(0.3)))
     hass.config.allowlist_external_urls = {server.url("/")}
-    response = await call(hass, media_id=url)
+    response = await announce(hass, media_id=url)
     assert response[ENTITY]["state"] == "finished"
     assert server.paths == ["/tone.wav"]
 
 
-@pytest.mark.usefixtures("live")
 async def test_query_tokens_are_redacted_everywhere(
     hass: HomeAssistant,
     server: HttpServer,
@@ -69,7 +59,7 @@ async def test_query_tokens_are_redacted_everywhere(
     url = server.url("/broken.mp3") + "?token=SECRET&authSig=SECRET2"
     hass.config.allowlist_external_urls = {server.url("/")}
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, media_id=url)
+        await announce(hass, media_id=url)
     await hass.async_block_till_done()
     assert [event["type"] for event in events] == ["failed"], repr(err.value)
     diagnostics = await async_get_config_entry_diagnostics(hass, live)
@@ -89,7 +79,7 @@ async def test_an_announcement_cut_by_an_unload_is_cancelled(
     body = wav_bytes(5.0, rate=16000, channels=1)
     url = server.route("/long.wav", Reply(body=body, send_first=len(body) // 3))
     hass.config.allowlist_external_urls = {server.url("/")}
-    await call(hass, media_id=url, wait=False)
+    await announce(hass, media_id=url, wait=False)
     for _ in range(200):
         if any(event["type"] == "started" for event in events):
             break
@@ -119,10 +109,10 @@ async def test_a_producer_that_raises_fails_its_announcement_and_frees_the_queue
         patch.object(Announcer, "_message_part", broken),
         pytest.raises(HomeAssistantError),
     ):
-        await call(hass, message="first")
+        await announce(hass, message="first")
     await hass.async_block_till_done()
     assert [event["type"] for event in events] == ["failed"]
     assert "a part broke" in events[0]["error"]
-    response = await call(hass, message="second")
+    response = await announce(hass, message="second")
     assert response[ENTITY]["state"] == "finished"
     assert len(live.runtime_data.stream.queue) == 0

@@ -42,6 +42,7 @@ from custom_components.rtsp_announcer.const import DOMAIN, EVENT_ANNOUNCEMENT
 from custom_components.rtsp_announcer.services import PLATFORM_ENTITY_SERVICES
 
 from .common import (
+    DEAD_URL,
     add_entry,
     add_voice,
     ffmpeg_children,
@@ -54,7 +55,6 @@ from .helpers.waiting import until
 
 HALL = "media_player.hall"
 PORCH = "media_player.porch"
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 RATE = 24000
 
 

@@ -15,8 +15,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.rtsp_announcer.audio.speech import espeak
 
-from .common import add_entry, state_of
-from .conftest import DEAD_URL
+from .common import DEAD_URL, add_entry, state_of
 
 TTS_ENTITY = "tts.hall_local_voice"
 

@@ -34,8 +34,7 @@ from custom_components.rtsp_announcer.tts import (
     wav_stream_header,
 )
 
-from .common import add_entry
-from .conftest import DEAD_URL
+from .common import DEAD_URL, add_entry
 from .helpers.analysis import rms_dbfs
 
 TTS_ENTITY = "tts.hall_local_voice"
@@ -58,6 +57,28 @@ def voice_entity(hass: HomeAssistant) -> TextToSpeechEntity:
     entity = hass.data[DATA_COMPONENT].get_entity(TTS_ENTITY)
     assert entity is not None
     return entity
+
+
+async def listening(
+    hass: HomeAssistant, text: AsyncGenerator[str], *, stop_reading: bool = False
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A reader of the voice's audio of `text`, and an Event its first audio sets.
+
+    With `stop_reading`, the reader stops reading after that first chunk.
+    """
+    response = await voice_entity(hass).internal_async_stream_tts_audio(
+        TTSAudioRequest("en", {}, text)
+    )
+    heard = asyncio.Event()
+
+    async def read() -> None:
+        async with aclosing(response.data_gen) as audio:
+            async for _chunk in audio:
+                heard.set()
+                if stop_reading:
+                    await asyncio.Event().wait()  # a reader that stops reading
+
+    return asyncio.create_task(read()), heard
 
 
 async def stream_audio(
@@ -317,20 +338,10 @@ async def test_cancelling_stops_the_synthesis(
         finally:
             text_closed.set()
 
-    response = await entity.internal_async_stream_tts_audio(
-        TTSAudioRequest("en", {}, text())
+    listener, first_audio = await listening(
+        hass, text(), stop_reading=where == "while speaking"
     )
-    first_audio = asyncio.Event()
-
-    async def listen() -> None:
-        async with aclosing(response.data_gen) as audio:
-            async for _chunk in audio:
-                first_audio.set()
-                if where == "while speaking":
-                    await asyncio.Event().wait()  # a reader that stops reading
-
     cancelled_before = engine.stats.cancelled
-    listener = asyncio.create_task(listen())
     await asyncio.wait_for(first_audio.wait(), WAIT)
     if where == "while waiting for text":
         await asyncio.wait_for(stalled.wait(), WAIT)
@@ -360,17 +371,7 @@ async def test_unloading_ends_a_stream_still_speaking(hass: HomeAssistant) -> No
         await more.wait()
         yield "The second sentence, after the voice has gone."
 
-    response = await voice_entity(hass).internal_async_stream_tts_audio(
-        TTSAudioRequest("en", {}, text())
-    )
-    speaking = asyncio.Event()
-
-    async def listen() -> None:
-        async with aclosing(response.data_gen) as chunks:
-            async for _chunk in chunks:
-                speaking.set()
-
-    listener = asyncio.create_task(listen())
+    listener, speaking = await listening(hass, text())
     await asyncio.wait_for(speaking.wait(), WAIT)
     assert await hass.config_entries.async_unload(entry.entry_id)
     more.set()

@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from .common import (
+    DEAD_URL,
     add_entry,
     ffmpeg_children,
     make_tone,
@@ -40,7 +41,6 @@ from .helpers.rtsp import ListenReceiver
 
 ENTITY = "media_player.hall"
 RATE = 24000
-DEAD_URL = "rtsp://127.0.0.1:9/announce"
 # ffmpeg's lavfi sine: amplitude 1/8 of full scale.
 TONE_DBFS = 20 * np.log10(0.125 / np.sqrt(2))
 

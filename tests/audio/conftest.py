@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 
 import pytest
 
-from custom_components.rtsp_announcer.audio.speech import THREAD_NAME, SpeechEngine
+from custom_components.rtsp_announcer.audio.speech import SpeechEngine
 
-
-def speech_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
+from .helpers import speech_threads
 
 
 @pytest.fixture
