@@ -22,6 +22,7 @@ counted against the streams. Per N it prints:
 * loop lag p50/p99 (a 10 ms timer's oversleep) idle and speaking;
 * underruns at the readers: stretches over 100 ms without data, idle and
   speaking;
+* time from a stream's start to publishing (ffmpeg's first progress block);
 * onset of an announcement on an idle stream: call -> its first sample written
   to ffmpeg (p50/p95); call -> its first sample's place in the stream, i.e. the
   write plus the audio already queued ahead of it (p50/p95); and call -> the
@@ -151,6 +152,8 @@ class _Host:
 
     async def start(self) -> dict[str, Any]:
         rss_base = self.me.memory_info().rss
+        loop = asyncio.get_running_loop()
+        spawned: list[float] = []
         for url in self.urls:
             stream = AudioStream(
                 StreamSettings(
@@ -162,11 +165,19 @@ class _Host:
                     idle_block_ms=self.idle_block,
                 )
             )
+            spawned.append(loop.time())
             await stream.start()
             self.streams.append(stream)
         async with asyncio.timeout(60):
             await asyncio.gather(*(s.wait_available() for s in self.streams))
-        return {"rss_base": rss_base}
+        # From start() to ffmpeg's first progress block: when the stream
+        # became available.
+        to_publishing = [
+            stream.publisher.published_at - at
+            for stream, at in zip(self.streams, spawned, strict=True)
+            if stream.publisher is not None and stream.publisher.published_at
+        ]
+        return {"rss_base": rss_base, "to_publishing": to_publishing}
 
     async def idle(self, seconds: float) -> dict[str, Any]:
         """Nothing else runs: CPU, wake-ups and memory of idle streams."""
@@ -434,6 +445,7 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             "speak": speak,
             "onsets": onsets,
             "rss_base": started["rss_base"],
+            "to_publishing": started["to_publishing"],
             "idle_gaps": idle_gaps,
             "speak_gaps": speak_gaps,
             "reader_restarts": sum(r.attempts - 1 for r in readers),
@@ -520,6 +532,11 @@ def _report(result: Result) -> None:
         f"{f['reader_restarts']}; the readers' own loop lag p99 "
         f"{percentile(f['readers_lag'], 99):.1f} ms, max "
         f"{max(f['readers_lag'], default=math.nan):.0f} ms"
+    )
+    starts = [t * 1000 for t in f["to_publishing"]]
+    print(
+        f"start to publishing: p50 {percentile(starts, 50):.0f} ms, max "
+        f"{max(starts, default=math.nan):.0f} ms"
     )
     ended = sorted(set(speak["states"]))
     print(f"speaking items ended: {', '.join(ended)}")
