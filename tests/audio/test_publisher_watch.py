@@ -50,6 +50,17 @@ def open_fds() -> set[str]:
     return {path.name for path in Path("/proc/self/fd").iterdir()}
 
 
+def make_publisher(tmp_path: Path, ticker: Clock | None = None) -> Publisher:
+    return Publisher(
+        StreamSettings(url="rtsp://127.0.0.1:9/announce"),
+        binary=quiet_ffmpeg(tmp_path),
+        sink=TransportSink(max_buffer_bytes=1 << 16),
+        input_spec="unused",
+        supervision=TIMING,
+        ticker=ticker,
+    )
+
+
 def progress_watched(publisher: Publisher) -> bool | None:
     progress = publisher._progress  # how the pipe is read
     return None if progress is None else progress.watched
@@ -70,14 +81,7 @@ async def test_a_stall_is_caught_whether_ticks_or_the_loop_read_progress(
         source=ListSource(),
         sink=CountingSink(),
     )
-    publisher = Publisher(
-        StreamSettings(url="rtsp://127.0.0.1:9/announce"),
-        binary=quiet_ffmpeg(tmp_path),
-        sink=TransportSink(max_buffer_bytes=1 << 16),
-        input_spec="unused",
-        supervision=TIMING,
-        ticker=clock if ticked else None,
-    )
+    publisher = make_publisher(tmp_path, clock if ticked else None)
     clock.start()
     publisher.start()
     try:
@@ -106,13 +110,7 @@ async def test_stop_while_publishing_leaves_no_process_and_no_pipe(
     tmp_path: Path,
 ) -> None:
     before = open_fds()
-    publisher = Publisher(
-        StreamSettings(url="rtsp://127.0.0.1:9/announce"),
-        binary=quiet_ffmpeg(tmp_path),
-        sink=TransportSink(max_buffer_bytes=1 << 16),
-        input_spec="unused",
-        supervision=TIMING,
-    )
+    publisher = make_publisher(tmp_path)
     publisher.start()
     await until(lambda: publisher.publishing, 10, "publishing")
     pid = publisher.pid
