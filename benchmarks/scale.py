@@ -16,12 +16,14 @@ counted against the streams. Per N it prints:
 * memory: the process's RSS with the streams idle, less its RSS before the
   first stream started, per stream;
 * event-loop wake-ups per second per idle stream (the selector calls that
-  slept, counted while nothing else runs in that loop; with many streams
-  several timers share a wake-up, so N = 1 is the figure without that help),
+  slept, counted while nothing else runs in that loop, less the one that ends
+  the measurement; with many streams several timers share a wake-up, so N = 1
+  is the figure without that help),
   and loop iterations (also the ones that ran ready callbacks without sleeping);
 * loop lag p50/p99 (a 10 ms timer's oversleep) idle and speaking;
 * underruns at the readers: stretches over 100 ms without data, idle and
   speaking;
+* time from a stream's start to publishing (ffmpeg's first progress block);
 * onset of an announcement on an idle stream: call -> its first sample written
   to ffmpeg (p50/p95); call -> its first sample's place in the stream, i.e. the
   write plus the audio already queued ahead of it (p50/p95); and call -> the
@@ -151,6 +153,8 @@ class _Host:
 
     async def start(self) -> dict[str, Any]:
         rss_base = self.me.memory_info().rss
+        loop = asyncio.get_running_loop()
+        spawned: list[float] = []
         for url in self.urls:
             stream = AudioStream(
                 StreamSettings(
@@ -162,11 +166,19 @@ class _Host:
                     idle_block_ms=self.idle_block,
                 )
             )
+            spawned.append(loop.time())
             await stream.start()
             self.streams.append(stream)
         async with asyncio.timeout(60):
             await asyncio.gather(*(s.wait_available() for s in self.streams))
-        return {"rss_base": rss_base}
+        # From start() to ffmpeg's first progress block: when the stream
+        # became available.
+        to_publishing = [
+            stream.publisher.published_at - at
+            for stream, at in zip(self.streams, spawned, strict=True)
+            if stream.publisher is not None and stream.publisher.published_at
+        ]
+        return {"rss_base": rss_base, "to_publishing": to_publishing}
 
     async def idle(self, seconds: float) -> dict[str, Any]:
         """Nothing else runs: CPU, wake-ups and memory of idle streams."""
@@ -176,12 +188,14 @@ class _Host:
         await asyncio.sleep(seconds)
         wall = time.monotonic() - wall0
         cpu1 = self._cpu_all()
+        # The sleep that ends the window woke the loop once itself.
+        wakes = self.wakes.count - wakes0 - 1
         return {
             "start": wall0,
             "end": wall0 + wall,
             "cpu_ha": (cpu1[0] - cpu0[0]) / wall,
             "cpu_ffmpeg": (cpu1[1] - cpu0[1]) / wall,
-            "wakeups": (self.wakes.count - wakes0) / wall,
+            "wakeups": wakes / wall,
             "iterations": (self.wakes.iterations - iterations0) / wall,
             "rss": self.me.memory_info().rss,
         }
@@ -434,6 +448,7 @@ async def _measure(n: int, args: argparse.Namespace) -> Result:
             "speak": speak,
             "onsets": onsets,
             "rss_base": started["rss_base"],
+            "to_publishing": started["to_publishing"],
             "idle_gaps": idle_gaps,
             "speak_gaps": speak_gaps,
             "reader_restarts": sum(r.attempts - 1 for r in readers),
@@ -487,7 +502,7 @@ def _report(result: Result) -> None:
         f"{_mark((idle_ha + idle_ff) / n <= GOAL_IDLE_CPU_TOTAL)})"
     )
     print(
-        f"idle wake-ups: {idle['wakeups']:.1f}/s, {wakes:.1f}/s per stream "
+        f"idle wake-ups: {idle['wakeups']:.2f}/s, {wakes:.2f}/s per stream "
         f"(goal <= {GOAL_WAKEUPS} {_mark(wakes <= GOAL_WAKEUPS)}); loop "
         f"iterations {idle['iterations'] / n:.1f}/s per stream"
     )
@@ -520,6 +535,11 @@ def _report(result: Result) -> None:
         f"{f['reader_restarts']}; the readers' own loop lag p99 "
         f"{percentile(f['readers_lag'], 99):.1f} ms, max "
         f"{max(f['readers_lag'], default=math.nan):.0f} ms"
+    )
+    starts = [t * 1000 for t in f["to_publishing"]]
+    print(
+        f"start to publishing: p50 {percentile(starts, 50):.0f} ms, max "
+        f"{max(starts, default=math.nan):.0f} ms"
     )
     ended = sorted(set(speak["states"]))
     print(f"speaking items ended: {', '.join(ended)}")

@@ -27,6 +27,8 @@ class FakeScheduler:
         self._lag = lag or (lambda: 0.0)
         self._queue: list[tuple[float, int, _Handle, Callable[[], object]]] = []
         self._seq = itertools.count()
+        # Callbacks that ran: each is a wake-up of a loop with nothing else on.
+        self.wakeups = 0
 
     def time(self) -> float:
         return self.now
@@ -48,6 +50,7 @@ class FakeScheduler:
             if handle.cancelled:
                 continue
             self.now = max(self.now, when)
+            self.wakeups += 1
             callback()
         self.now = max(self.now, end)
 

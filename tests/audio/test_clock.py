@@ -238,6 +238,63 @@ IDLE_BLOCK_MS = 200
 IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
 
 
+def test_tick_listeners_ride_on_every_tick(caplog: pytest.LogCaptureFixture) -> None:
+    """Others' periodic work rides on the ticks: no wake-up of its own."""
+    scheduler = FakeScheduler()
+    clock, sink, _ = make_clock(
+        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
+    )
+    heard: list[float] = []
+
+    def broken(now: float) -> None:
+        msg = "listener broke"
+        raise RuntimeError(msg)
+
+    remove = clock.add_tick_listener(heard.append)
+    remove_broken = clock.add_tick_listener(broken)
+    clock.start()
+    scheduler.advance(1.0)
+    # Once per tick, with the tick's time, after its writing.
+    assert len(heard) == clock.stats.ticks
+    assert heard == sorted(heard)
+    assert heard[-1] <= scheduler.now
+    assert sink.bytes > 0
+    # A broken listener is counted and logged; the clock goes on.
+    assert clock.stats.errors == clock.stats.ticks
+    assert "Clock tick listener failed" in caplog.text
+    remove()
+    remove()
+    remove_broken()
+    ticks = clock.stats.ticks
+    scheduler.advance(1.0)
+    assert clock.stats.ticks > ticks
+    assert len(heard) == ticks
+    clock.stop()
+    assert scheduler.pending == 0
+
+
+def test_a_wake_from_a_tick_listener_keeps_one_tick_scheduled() -> None:
+    scheduler = FakeScheduler()
+    source = ListSource()
+    clock, sink, _ = make_clock(scheduler, source=source, idle_block_ms=200)
+    sink.keep = True
+    woken: list[float] = []
+
+    def queue_once(now: float) -> None:
+        if not woken:
+            woken.append(now)
+            source.frames.append(b"\x01\x00" * FRAME)
+            clock.wake()
+
+    clock.start()
+    clock.add_tick_listener(queue_once)
+    scheduler.advance(0.5)
+    audio = [index for index, frame in enumerate(sink.frames) if any(frame)]
+    assert len(audio) == 1
+    assert scheduler.pending == 1
+    clock.stop()
+
+
 def test_idle_writes_silence_in_blocks() -> None:
     """Idle, the clock wakes once per block, and the lead stays bounded."""
     scheduler = FakeScheduler()

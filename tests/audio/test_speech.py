@@ -36,7 +36,7 @@ from custom_components.rtsp_announcer.audio.speech import (
     split_sentences,
 )
 from custom_components.rtsp_announcer.audio.speech.espeak import _import_binding
-from tests.audio.conftest import speech_threads
+from tests.audio.helpers import speech_threads
 from tests.helpers.waiting import until
 
 SHORT = "Turn on the kitchen lights."

@@ -15,6 +15,11 @@ has (at once when it was queued ready), then paces frame by frame until the
 source is idle again. The silence already written still plays before the
 item: that is the price of the idle blocks, at most one block, half of one on
 average.
+
+The ticks are the stream's one regular wake-up of the event loop: work that
+can wait for the next one (reading ffmpeg's progress, moving the publisher's
+watchdog) rides on them (`add_tick_listener`) instead of waking the loop
+itself.
 """
 
 from __future__ import annotations
@@ -121,6 +126,7 @@ class Clock:
         self._woken = False
         # Woken and ahead of time: waiting for the first audio to write it.
         self._starting = False
+        self._tick_listeners: list[Callable[[float], None]] = []
         self.stats = ClockStats()
 
     @property
@@ -142,6 +148,22 @@ class Clock:
     def samples_produced(self) -> int:
         """Samples accounted for since start: produced or skipped after a stall."""
         return self._produced
+
+    def add_tick_listener(
+        self, listener: Callable[[float], None]
+    ) -> Callable[[], None]:
+        """Call `listener(now)` after each tick's writing; returns a remover.
+
+        A listener runs inside the tick, so a `wake()` it causes is safe; it
+        must be quick: the next frame waits for it.
+        """
+        self._tick_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._tick_listeners:
+                self._tick_listeners.remove(listener)
+
+        return remove
 
     def start(self) -> None:
         """Start pacing from now."""
@@ -201,11 +223,18 @@ class Clock:
         self.stats.max_tick_lag = max(self.stats.max_tick_lag, lag)
         self._in_tick = True
         try:
-            self._fill(now)
-        except Exception:
-            # The stream must never stop: count, log and keep pacing.
-            self.stats.errors += 1
-            _LOGGER.exception("Clock tick failed")
+            try:
+                self._fill(now)
+            except Exception:
+                # The stream must never stop: count, log and keep pacing.
+                self.stats.errors += 1
+                _LOGGER.exception("Clock tick failed")
+            for listener in list(self._tick_listeners):
+                try:
+                    listener(now)
+                except Exception:
+                    self.stats.errors += 1
+                    _LOGGER.exception("Clock tick listener failed")
         finally:
             self._in_tick = False
         if not self._running:

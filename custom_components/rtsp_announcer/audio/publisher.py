@@ -5,6 +5,11 @@ last lines are kept for diagnostics, credentials removed), learns from the
 progress blocks on stdout when publishing has really started and whether it
 still moves, notices an exit at once, and restarts with capped exponential
 back-off.
+
+While a stream is idle the clock's ticks are its only regular wake-ups of the
+event loop: once publishing, the progress pipe is read from those ticks, and
+the watchdog is one timer at its deadline that the ticks move on before it
+fires, so a healthy publisher wakes the loop for nothing of its own.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from .exceptions import FfmpegNotFoundError
 from .ffmpeg import knows_option, publisher_args
 from .models import PublisherState, StreamSettings
+from .progress import ProgressPipe
 from .tasks import cancel_and_wait
 from .transport import TransportSink, kernel_buffer_bytes, shrink_pipe
 from .url import redact_text, redact_url
+from .watchdog import Watchdog
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +62,20 @@ class Supervision:
     start_timeout: float = 15.0
     stall_timeout: float = 5.0
     stop_timeout: float = 3.0
-    watch_interval: float = 1.0
+    # How long before the watchdog's timer a tick may run its check instead:
+    # at least the longest gap between ticks (an idle block), so that the
+    # timer of a publisher that makes progress is always moved in time.
+    watch_early: float = 1.0
+
+
+class Ticker(Protocol):
+    """A regular wake-up of the event loop others may ride on (the clock)."""
+
+    def add_tick_listener(
+        self, listener: Callable[[float], None]
+    ) -> Callable[[], None]:
+        """Call `listener(now)` at each tick; returns a remover."""
+        ...
 
 
 type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
@@ -106,11 +126,14 @@ class Publisher:
         on_state: Callable[[PublisherState], None] | None = None,
         supervision: Supervision | None = None,
         create_task: TaskFactory | None = None,
+        ticker: Ticker | None = None,
     ) -> None:
         """Prepare a stopped publisher.
 
         `input_spec` names the socket ffmpeg reads from; None means ffmpeg's
-        stdin, which is attached to `sink` for each process.
+        stdin, which is attached to `sink` for each process. With a `ticker`,
+        progress is read and the watchdog moved on its ticks once publishing;
+        without, every progress block wakes the loop.
         """
         self._settings = settings
         self._binary = binary
@@ -120,6 +143,10 @@ class Publisher:
         self._on_state = on_state
         self._timing = supervision or Supervision()
         self._create_task = create_task or _default_task_factory
+        self._ticker = ticker
+        self._progress: ProgressPipe | None = None
+        self._watchdog: Watchdog | None = None
+        self._spawned = 0.0
         self._task: asyncio.Task[None] | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._label = redact_url(settings.url)
@@ -216,7 +243,7 @@ class Publisher:
 
     def _report_down(self, retry_in: float) -> None:
         # One info line when the stream becomes unavailable, one when it
-        # publishes again (_read_progress); every retry in between only goes
+        # publishes again (_on_progress); every retry in between only goes
         # to debug. The stream's entities show the outage itself.
         if self._reported_down:
             _LOGGER.debug(
@@ -254,21 +281,12 @@ class Publisher:
         self._kill_reason = None
         self.last_progress = None
         self._run_errors = []
+        progress = ProgressPipe(self._on_progress)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.PIPE
-                if self._input_spec is None
-                else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                # Its own session: a Ctrl-C meant for Home Assistant must not
-                # kill ffmpeg behind the supervisor's back.
-                start_new_session=True,
-            )
-        except OSError as err:
-            msg = f"cannot start {self._binary}: {err.strerror or err}"
-            raise FfmpegNotFoundError(msg) from err
+            process = await self._spawn(args, progress)
+        except BaseException:
+            progress.close()
+            raise
         self._process = process
         stdin_transport: asyncio.WriteTransport | None = None
         if process.stdin is not None:
@@ -277,24 +295,21 @@ class Publisher:
             stdin_transport = transport
             shrink_pipe(stdin_transport, kernel_buffer_bytes(self._settings))
             self._sink.attach(stdin_transport)
-        assert process.stdout is not None  # noqa: S101
         assert process.stderr is not None  # noqa: S101
-        readers = [
-            loop.create_task(self._read_stderr(process.stderr)),
-            loop.create_task(self._read_progress(process.stdout)),
-        ]
-        spawned = loop.time()
+        stderr = loop.create_task(self._read_stderr(process.stderr))
+        self._progress = progress
         try:
-            await self._watch(process, spawned)
+            await self._watch(process, progress)
         finally:
             if stdin_transport is not None:
                 self._sink.detach(stdin_transport)
                 # End of input is what makes a reading ffmpeg finish promptly.
                 stdin_transport.close()
             await self._reap(process)
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            self._progress = None
+            progress.close()
+            stderr.cancel()
+            await asyncio.gather(stderr, return_exceptions=True)
             self._process = None
         lines = list(self.stderr_tail)
         self.failure = self._kill_reason or classify(lines)
@@ -306,27 +321,75 @@ class Publisher:
         )
         return self.published_at
 
-    async def _watch(self, process: asyncio.subprocess.Process, spawned: float) -> None:
-        loop = asyncio.get_running_loop()
-        exited = loop.create_task(process.wait())
+    async def _spawn(
+        self, args: list[str], progress: ProgressPipe
+    ) -> asyncio.subprocess.Process:
         try:
-            while True:
-                done, _ = await asyncio.wait(
-                    {exited}, timeout=self._timing.watch_interval
-                )
-                if done:
-                    return
-                now = loop.time()
-                if self.state is PublisherState.STARTING:
-                    if now - spawned > self._timing.start_timeout:
-                        self.restart(FailureKind.START_TIMEOUT)
-                elif (
-                    self.last_progress is not None
-                    and now - self.last_progress > self._timing.stall_timeout
-                ):
-                    self.restart(FailureKind.STALLED)
+            return await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE
+                if self._input_spec is None
+                else asyncio.subprocess.DEVNULL,
+                stdout=progress.child_fd,
+                stderr=asyncio.subprocess.PIPE,
+                # Its own session: a Ctrl-C meant for Home Assistant must not
+                # kill ffmpeg behind the supervisor's back.
+                start_new_session=True,
+            )
+        except OSError as err:
+            msg = f"cannot start {self._binary}: {err.strerror or err}"
+            raise FfmpegNotFoundError(msg) from err
         finally:
-            exited.cancel()
+            # The child has its own copy of its end, or there is no child.
+            progress.close_child_end()
+
+    async def _watch(
+        self, process: asyncio.subprocess.Process, progress: ProgressPipe
+    ) -> None:
+        """Wait for ffmpeg's exit; the watchdog kills it on a passed deadline."""
+        loop = asyncio.get_running_loop()
+        self._spawned = loop.time()
+        # Until the first block the loop reads each one at once: it is what
+        # makes the stream available.
+        progress.watch(loop)
+        watchdog = self._watchdog = Watchdog(loop, self._check)
+        watchdog.arm(self._spawned + self._timing.start_timeout)
+        stop_ticks = (
+            None
+            if self._ticker is None
+            else self._ticker.add_tick_listener(self._on_tick)
+        )
+        try:
+            await process.wait()
+        finally:
+            if stop_ticks is not None:
+                stop_ticks()
+            watchdog.cancel()
+            self._watchdog = None
+            progress.unwatch()
+
+    def _check(self, now: float) -> float | None:
+        """The watchdog's check: act on a passed deadline, else return it."""
+        if self._progress is not None:
+            # Blocks the ticks have not read yet count too.
+            self._progress.poll()
+        if self.state is PublisherState.STARTING or self.last_progress is None:
+            deadline = self._spawned + self._timing.start_timeout
+            reason = FailureKind.START_TIMEOUT
+        else:
+            deadline = self.last_progress + self._timing.stall_timeout
+            reason = FailureKind.STALLED
+        if now < deadline:
+            return deadline
+        self.restart(reason)
+        return None
+
+    def _on_tick(self, now: float) -> None:
+        progress = self._progress
+        if progress is not None and not progress.watched:
+            progress.poll()
+        if self._watchdog is not None:
+            self._watchdog.nudge(now, self._timing.watch_early)
 
     async def _reap(self, process: asyncio.subprocess.Process) -> None:
         try:
@@ -357,23 +420,23 @@ class Publisher:
                 self._run_errors.append(text)
             _LOGGER.debug("ffmpeg %s: %s", self._label, text)
 
-    async def _read_progress(self, stream: asyncio.StreamReader) -> None:
-        loop = asyncio.get_running_loop()
-        while line := await stream.readline():
-            key, _, value = line.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us":
-                with contextlib.suppress(ValueError):
-                    self.out_time_us = int(value)
-            elif key == "progress":
-                self.last_progress = loop.time()
-                if self.state is PublisherState.STARTING:
-                    self.published_at = self.last_progress
-                    self.failure = FailureKind.NONE
-                    if self._reported_down:
-                        self._reported_down = False
-                        _LOGGER.info(
-                            "Publisher for %s is publishing again, the stream is"
-                            " available",
-                            self._label,
-                        )
-                    self._set_state(PublisherState.PUBLISHING)
+    def _on_progress(self, out_time_us: int) -> None:
+        now = asyncio.get_running_loop().time()
+        self.out_time_us = out_time_us
+        self.last_progress = now
+        if self.state is not PublisherState.STARTING:
+            return
+        self.published_at = now
+        self.failure = FailureKind.NONE
+        if self._progress is not None and self._ticker is not None:
+            # From now on only the progress going on matters: the ticks read it.
+            self._progress.unwatch()
+        if self._watchdog is not None:
+            self._watchdog.arm(now + self._timing.stall_timeout)
+        if self._reported_down:
+            self._reported_down = False
+            _LOGGER.info(
+                "Publisher for %s is publishing again, the stream is available",
+                self._label,
+            )
+        self._set_state(PublisherState.PUBLISHING)

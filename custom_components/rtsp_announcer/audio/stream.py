@@ -327,6 +327,7 @@ class AudioStream:
             on_state=self._publisher_changed,
             supervision=self._supervision,
             create_task=self._create_task,
+            ticker=self.clock,
         )
         self.clock.start()
         self.publisher.start()
