@@ -42,6 +42,14 @@ def make_clock(
     return clock, sink, source
 
 
+def started(scheduler: FakeScheduler) -> tuple[Clock, CountingSink, float]:
+    """A busy clock, started now; with the time it started at."""
+    clock, sink, _ = make_clock(scheduler)
+    start = scheduler.now
+    clock.start()
+    return clock, sink, start
+
+
 def is_idle(part: Clock | LiveSource) -> bool:
     """Read the flag afresh (it changes behind mypy's narrowing)."""
     return part.idle
@@ -85,9 +93,7 @@ def test_no_drift_over_an_hour(rate: int, frame_ms: int) -> None:
 
 def test_exact_when_callbacks_are_on_time() -> None:
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    clock, sink, start = started(scheduler)
     scheduler.advance(3600.0)
     assert ahead(sink, scheduler, start) == pytest.approx(LEAD, abs=FRAME)
     assert 0 <= clock.drift_samples() < FRAME
@@ -99,9 +105,7 @@ def test_lead_is_bounded() -> None:
     """Production never runs more than the lead (plus one frame) ahead of time."""
     rng = random.Random(3)
     scheduler = FakeScheduler(lag=lambda: rng.uniform(0, 0.004))
-    clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    clock, sink, start = started(scheduler)
     for _ in range(5000):
         scheduler.advance(rng.uniform(0.001, 0.05))
         assert (
@@ -113,9 +117,7 @@ def test_lead_is_bounded() -> None:
 def test_catches_up_after_a_stall() -> None:
     """A 500 ms stall is made good at once: no gap in the sample count."""
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(scheduler)
-    start = scheduler.now
-    clock.start()
+    clock, sink, start = started(scheduler)
     scheduler.advance(1.0)
     scheduler.stall(0.5)
     # Right after the stall everything missed has been written.
@@ -238,12 +240,18 @@ IDLE_BLOCK_MS = 200
 IDLE_BLOCK = RATE * IDLE_BLOCK_MS // 1000
 
 
-def test_tick_listeners_ride_on_every_tick(caplog: pytest.LogCaptureFixture) -> None:
-    """Others' periodic work rides on the ticks: no wake-up of its own."""
-    scheduler = FakeScheduler()
+def idle_clock(scheduler: FakeScheduler) -> tuple[Clock, CountingSink]:
+    """A clock with nothing to play, writing silence in blocks of IDLE_BLOCK_MS."""
     clock, sink, _ = make_clock(
         scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
     )
+    return clock, sink
+
+
+def test_tick_listeners_ride_on_every_tick(caplog: pytest.LogCaptureFixture) -> None:
+    """Others' periodic work rides on the ticks: no wake-up of its own."""
+    scheduler = FakeScheduler()
+    clock, sink = idle_clock(scheduler)
     heard: list[float] = []
 
     def broken(now: float) -> None:
@@ -298,9 +306,7 @@ def test_a_wake_from_a_tick_listener_keeps_one_tick_scheduled() -> None:
 def test_idle_writes_silence_in_blocks() -> None:
     """Idle, the clock wakes once per block, and the lead stays bounded."""
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink = idle_clock(scheduler)
     sink.keep = True
     start = scheduler.now
     clock.start()
@@ -322,9 +328,7 @@ def test_idle_writes_silence_in_blocks() -> None:
 def test_idle_does_not_drift_over_an_hour() -> None:
     rng = random.Random(11)
     scheduler = FakeScheduler(lag=lambda: rng.uniform(0, 0.015))
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink = idle_clock(scheduler)
     start = scheduler.now
     clock.start()
     for _ in range(60):
@@ -434,9 +438,7 @@ def test_wake_from_inside_a_tick_is_not_reentrant() -> None:
 
 def test_idle_catches_up_and_resynchronises() -> None:
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink = idle_clock(scheduler)
     start = scheduler.now
     clock.start()
     scheduler.advance(1.0)
@@ -478,9 +480,7 @@ def test_a_source_that_cannot_say_whether_it_is_idle_is_paced_frame_by_frame(
 
 def test_back_pressure_while_idle_drops_blocks() -> None:
     scheduler = FakeScheduler()
-    clock, sink, _ = make_clock(
-        scheduler, source=ListSource(), idle_block_ms=IDLE_BLOCK_MS
-    )
+    clock, sink = idle_clock(scheduler)
     sink.accepting = False
     clock.start()
     scheduler.advance(1.0)
